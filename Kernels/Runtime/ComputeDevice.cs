@@ -1,0 +1,160 @@
+using System.Collections.Concurrent;
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+using Kernels.Cuda;
+using Kernels.Tensors;
+
+namespace Kernels.Runtime;
+
+/// <summary>
+/// An accelerator with its stream and compiled-kernel cache. All devices share one ILGPU <see cref="ILGPU.Context"/>
+/// per process, built at <see cref="OptimizationLevel.O2"/> (the level that emits <c>ld.global.v4</c>) with profiling
+/// markers enabled for timing. Instances are process-wide singletons and thread-safe; they are never disposed by
+/// callers (the process exit releases them).
+/// </summary>
+public sealed class ComputeDevice
+{
+    /// <summary>Environment variable that selects <see cref="Default"/>: <c>auto</c>, <c>cuda</c> or <c>cpu</c>.</summary>
+    public const string EnvironmentVariable = "KERNELS_DEVICE";
+
+    /// <summary>The CPU device used by <see cref="DeviceKind.Cpu"/>: 32-lane warps, 4 warps a group, 1 multiprocessor.</summary>
+    public static CPUDevice CpuWarp32Spec { get; } = new(32, 4, 1);
+
+    /// <summary>A small-warp CPU device (4 lanes, 4 warps) for element-wise kernels in tests: far fewer OS threads.</summary>
+    public static CPUDevice CpuSmallSpec { get; } = new(4, 4, 1);
+
+    private static readonly Lazy<Context> SharedContext = new(CreateContext, LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly ConcurrentDictionary<string, Lazy<ComputeDevice>> Devices = new();
+
+    private readonly ConcurrentDictionary<object, Lazy<Delegate>> kernels = new();
+
+    private ComputeDevice(Accelerator accelerator)
+    {
+        Accelerator = accelerator;
+        Facts = DeviceFacts.Of(accelerator);
+    }
+
+    /// <summary>The process-wide ILGPU context.</summary>
+    public static Context Context => SharedContext.Value;
+
+    /// <summary>The device chosen by <c>KERNELS_DEVICE</c> (default <c>auto</c>).</summary>
+    public static ComputeDevice Default => Get(ParseKind(Environment.GetEnvironmentVariable(EnvironmentVariable)));
+
+    /// <summary>The small-warp CPU device (see <see cref="CpuSmallSpec"/>).</summary>
+    public static ComputeDevice CpuSmall => GetOrCreate("cpu-small", () =>
+        Context.GetCPUDevice(FindCpu(CpuSmallSpec)).CreateAccelerator(Context));
+
+    /// <summary>The 32-lane CPU device (see <see cref="CpuWarp32Spec"/>).</summary>
+    public static ComputeDevice CpuWarp32 => GetOrCreate("cpu-warp32", () =>
+        Context.GetCPUDevice(FindCpu(CpuWarp32Spec)).CreateAccelerator(Context));
+
+    /// <summary>True when at least one CUDA device is visible.</summary>
+    public static bool CudaAvailable => Context.GetCudaDevices().Count > 0;
+
+    /// <summary>Returns the device of the given kind; <see cref="DeviceKind.Cuda"/> throws when no CUDA device exists.</summary>
+    public static ComputeDevice Get(DeviceKind kind) => kind switch
+    {
+        DeviceKind.Cuda => CudaAvailable
+            ? GetOrCreate("cuda0", () => Context.CreateCudaAccelerator(0))
+            : throw new InvalidOperationException($"{EnvironmentVariable}=cuda but no CUDA device is visible."),
+        DeviceKind.Cpu => CpuWarp32,
+        _ => CudaAvailable ? Get(DeviceKind.Cuda) : CpuWarp32,
+    };
+
+    /// <summary>Parses a <c>KERNELS_DEVICE</c> value (null or empty means auto).</summary>
+    public static DeviceKind ParseKind(string? value) => (value ?? "").Trim().ToLowerInvariant() switch
+    {
+        "" or "auto" => DeviceKind.Auto,
+        "cuda" or "gpu" => DeviceKind.Cuda,
+        "cpu" => DeviceKind.Cpu,
+        _ => throw new ArgumentException($"{EnvironmentVariable} must be auto, cuda or cpu, not '{value}'.", nameof(value)),
+    };
+
+    /// <summary>The ILGPU accelerator.</summary>
+    public Accelerator Accelerator { get; }
+
+    /// <summary>The stream operations on this device's tensors are enqueued on (the accelerator's default stream).</summary>
+    public AcceleratorStream Stream => Accelerator.DefaultStream;
+
+    /// <summary>Device facts (name, SM count, L2, shared-memory limits).</summary>
+    public DeviceFacts Facts { get; }
+
+    /// <summary>True for a CUDA GPU.</summary>
+    public bool IsCuda => Accelerator.AcceleratorType == AcceleratorType.Cuda;
+
+    /// <summary>A short human-readable name, e.g. "NVIDIA H200" or "CPU accelerator (warp 32)".</summary>
+    public string Name => IsCuda ? Facts.Name : $"CPU accelerator (warp {Accelerator.WarpSize})";
+
+    /// <summary>Waits until all work enqueued on <see cref="Stream"/> has finished.</summary>
+    public void Synchronize() => Stream.Synchronize();
+
+    /// <summary>Allocates an uninitialized tensor with the given lengths (row-major).</summary>
+    public DeviceTensor<T> Allocate<T>(params ReadOnlySpan<nint> lengths) where T : unmanaged => new(this, lengths);
+
+    /// <summary>Allocates a tensor with the given lengths and copies <paramref name="data"/> into it.</summary>
+    public DeviceTensor<T> Upload<T>(ReadOnlySpan<T> data, params ReadOnlySpan<nint> lengths) where T : unmanaged
+    {
+        var t = lengths.IsEmpty ? new DeviceTensor<T>(this, [data.Length]) : new DeviceTensor<T>(this, lengths);
+        try { t.CopyFrom(data); }
+        catch { t.Dispose(); throw; }
+        return t;
+    }
+
+    /// <summary>
+    /// Returns the kernel delegate cached under <paramref name="key"/>, compiling it with <paramref name="load"/> on
+    /// first use. Thread-safe; each kernel compiles once per device. Keys are usually the kernel method's
+    /// <c>MethodInfo</c> or a tuple naming its specialization.
+    /// </summary>
+    public TDelegate GetKernel<TDelegate>(object key, Func<Accelerator, TDelegate> load) where TDelegate : Delegate
+    {
+        var lazy = kernels.GetOrAdd(key, _ => new Lazy<Delegate>(() => load(Accelerator), LazyThreadSafetyMode.ExecutionAndPublication));
+        return (TDelegate)lazy.Value;
+    }
+
+    /// <summary>
+    /// Number of groups for a grid-stride kernel over <paramref name="items"/> work items with
+    /// <paramref name="groupSize"/> threads a group: enough to fill every multiprocessor on a GPU, few on the CPU
+    /// (its groups run one after another).
+    /// </summary>
+    public int GroupsFor(long items, int groupSize)
+    {
+        long needed = Math.Max(1, (items + groupSize - 1) / groupSize);
+        long cap = IsCuda
+            ? (long)Accelerator.NumMultiprocessors * Math.Max(1, Accelerator.MaxNumThreadsPerMultiprocessor / groupSize)
+            : 4;
+        return (int)Math.Min(needed, Math.Min(cap, int.MaxValue));
+    }
+
+    /// <summary>Threads per group for simple element-wise kernels: 256 on a GPU, one warp on the CPU accelerator.</summary>
+    public int ElementwiseGroupSize => IsCuda ? 256 : Accelerator.WarpSize;
+
+    /// <inheritdoc />
+    public override string ToString() => Name;
+
+    private static ComputeDevice GetOrCreate(string key, Func<Accelerator> create) =>
+        Devices.GetOrAdd(key, _ => new Lazy<ComputeDevice>(() => new ComputeDevice(create()),
+            LazyThreadSafetyMode.ExecutionAndPublication)).Value;
+
+    private static int FindCpu(CPUDevice spec)
+    {
+        var cpus = Context.GetCPUDevices();
+        for (int i = 0; i < cpus.Count; i++)
+            if (cpus[i].WarpSize == spec.WarpSize && cpus[i].MaxNumThreadsPerGroup == spec.MaxNumThreadsPerGroup) return i;
+        throw new InvalidOperationException("The configured CPU device is missing from the context.");
+    }
+
+    private static Context CreateContext()
+    {
+        CudaLibraryResolver.Install();
+        return Context.Create(b => b
+            .Optimize(OptimizationLevel.O2)
+            .Profiling()
+            .EnableAlgorithms()
+            .Cuda()
+            .CPU(CpuWarp32Spec)
+            .CPU(CpuSmallSpec));
+    }
+}

@@ -1,0 +1,123 @@
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using ILGPU;
+using ILGPU.Runtime;
+using Kernels.Runtime;
+
+namespace Kernels.Tensors;
+
+/// <summary>
+/// Owns a dense, row-major block of device memory with tensor lengths. Operations take its views
+/// (<see cref="Span"/>, <see cref="ReadOnlySpan"/>), never the owner. Host copies are synchronous with respect to the
+/// device's stream (they wait for work already enqueued there).
+/// </summary>
+public sealed class DeviceTensor<T> : IDisposable where T : unmanaged
+{
+    private readonly nint[] lengths;
+    private readonly nint[] strides;
+    private MemoryBuffer1D<T, Stride1D.Dense>? buffer;
+
+    internal DeviceTensor(ComputeDevice device, ReadOnlySpan<nint> lengths)
+    {
+        Device = device ?? throw new ArgumentNullException(nameof(device));
+        if (lengths.IsEmpty) throw new ArgumentException("A tensor needs at least one dimension.", nameof(lengths));
+        this.lengths = lengths.ToArray();
+        strides = TensorShape.DenseStrides(lengths);
+        FlattenedLength = TensorShape.Product(lengths);
+        // ILGPU cannot allocate zero elements; keep a one-element buffer behind empty tensors.
+        buffer = device.Accelerator.Allocate1D<T>(Math.Max(1, FlattenedLength));
+    }
+
+    /// <summary>The device that holds the memory.</summary>
+    public ComputeDevice Device { get; }
+
+    /// <summary>Length of each dimension.</summary>
+    public ReadOnlySpan<nint> Lengths => lengths;
+
+    /// <summary>Stride of each dimension in elements (row-major).</summary>
+    public ReadOnlySpan<nint> Strides => strides;
+
+    /// <summary>Number of dimensions.</summary>
+    public int Rank => lengths.Length;
+
+    /// <summary>Total number of elements.</summary>
+    public long FlattenedLength { get; }
+
+    /// <summary>Size in bytes of the elements.</summary>
+    public long ByteLength => FlattenedLength * Marshal.SizeOf<T>();
+
+    internal ArrayView1D<T, Stride1D.Dense> View
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(buffer is null, this);
+            return buffer.View.SubView(0, FlattenedLength);
+        }
+    }
+
+    /// <summary>A writable view of the whole tensor.</summary>
+    public DeviceTensorSpan<T> Span => new(Device, View, lengths, strides);
+
+    /// <summary>A read-only view of the whole tensor.</summary>
+    public ReadOnlyDeviceTensorSpan<T> ReadOnlySpan => new(Device, View, lengths, strides);
+
+    /// <summary>Views the tensor as writable.</summary>
+    public static implicit operator DeviceTensorSpan<T>(DeviceTensor<T> tensor) => tensor.Span;
+
+    /// <summary>Views the tensor as read-only.</summary>
+    public static implicit operator ReadOnlyDeviceTensorSpan<T>(DeviceTensor<T> tensor) => tensor.ReadOnlySpan;
+
+    /// <summary>Copies <paramref name="source"/> (exactly <see cref="FlattenedLength"/> elements) to the device.</summary>
+    public void CopyFrom(ReadOnlySpan<T> source) => Span.CopyFrom(source);
+
+    /// <summary>Copies a host tensor of the same lengths to the device.</summary>
+    public void CopyFrom(scoped in ReadOnlyTensorSpan<T> source) => Span.CopyFrom(source);
+
+    /// <summary>Copies the tensor to <paramref name="destination"/> (at least <see cref="FlattenedLength"/> elements).</summary>
+    public void CopyTo(Span<T> destination) => ReadOnlySpan.CopyTo(destination);
+
+    /// <summary>Copies the tensor to a new host array.</summary>
+    public T[] ToArray() => ReadOnlySpan.ToArray();
+
+    /// <summary>Copies the tensor to a new host <see cref="Tensor{T}"/> with the same lengths.</summary>
+    public Tensor<T> ToTensor() => ReadOnlySpan.ToTensor();
+
+    /// <summary>Releases the device memory.</summary>
+    public void Dispose()
+    {
+        buffer?.Dispose();
+        buffer = null;
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"DeviceTensor<{typeof(T).Name}>{TensorShape.Format(lengths)} on {Device.Name}";
+}
+
+/// <summary>Factory helpers for <see cref="DeviceTensor{T}"/>.</summary>
+public static class DeviceTensor
+{
+    /// <summary>Allocates an uninitialized tensor on <paramref name="device"/>.</summary>
+    public static DeviceTensor<T> Create<T>(ComputeDevice device, params ReadOnlySpan<nint> lengths) where T : unmanaged =>
+        device.Allocate<T>(lengths);
+
+    /// <summary>Allocates a tensor shaped like <paramref name="source"/> and copies it to the device.</summary>
+    public static DeviceTensor<T> FromTensor<T>(ComputeDevice device, scoped in ReadOnlyTensorSpan<T> source) where T : unmanaged
+    {
+        var t = device.Allocate<T>(source.Lengths);
+        try { t.CopyFrom(source); }
+        catch { t.Dispose(); throw; }
+        return t;
+    }
+
+    /// <summary>Uploads host fp16 values (<see cref="System.Half"/>) into a device fp16 tensor.</summary>
+    public static DeviceTensor<ILGPU.Half> FromHalf(ComputeDevice device, ReadOnlySpan<System.Half> source, params ReadOnlySpan<nint> lengths) =>
+        device.Upload(MemoryMarshal.Cast<System.Half, ILGPU.Half>(source), lengths);
+
+    /// <summary>Copies host <see cref="System.Half"/> values into a device fp16 tensor (bit-cast, no rounding).</summary>
+    public static void CopyFrom(this DeviceTensor<ILGPU.Half> tensor, ReadOnlySpan<System.Half> source) =>
+        tensor.CopyFrom(MemoryMarshal.Cast<System.Half, ILGPU.Half>(source));
+
+    /// <summary>Copies a device fp16 tensor into host <see cref="System.Half"/> values (bit-cast, no rounding).</summary>
+    public static void CopyTo(this DeviceTensor<ILGPU.Half> tensor, Span<System.Half> destination) =>
+        tensor.CopyTo(MemoryMarshal.Cast<System.Half, ILGPU.Half>(destination));
+}

@@ -1,0 +1,196 @@
+using System.Numerics.Tensors;
+using ILGPU;
+using ILGPU.Runtime;
+using Kernels.Runtime;
+
+namespace Kernels.Tensors;
+
+/// <summary>
+/// A writable, non-owning view of device memory with lengths and strides (in elements), in the spirit of
+/// <see cref="TensorSpan{T}"/>. Operations write their results through these views.
+/// </summary>
+public readonly struct DeviceTensorSpan<T> where T : unmanaged
+{
+    private readonly nint[] lengths;
+    private readonly nint[] strides;
+
+    internal DeviceTensorSpan(ComputeDevice device, ArrayView1D<T, Stride1D.Dense> view, nint[] lengths, nint[] strides)
+    {
+        Device = device;
+        View = view;
+        this.lengths = lengths;
+        this.strides = strides;
+        FlattenedLength = TensorShape.Product(lengths);
+    }
+
+    /// <summary>The device holding the memory.</summary>
+    public ComputeDevice Device { get; }
+
+    /// <summary>
+    /// The underlying device memory, from the first element of the view to one past its last. For a dense view this
+    /// is exactly the elements in row-major order.
+    /// </summary>
+    public ArrayView1D<T, Stride1D.Dense> View { get; }
+
+    /// <summary>Length of each dimension.</summary>
+    public ReadOnlySpan<nint> Lengths => lengths;
+
+    /// <summary>Stride of each dimension in elements.</summary>
+    public ReadOnlySpan<nint> Strides => strides;
+
+    /// <summary>Number of dimensions.</summary>
+    public int Rank => lengths?.Length ?? 0;
+
+    /// <summary>Total number of elements.</summary>
+    public long FlattenedLength { get; }
+
+    /// <summary>True when the elements are contiguous in row-major order.</summary>
+    public bool IsDense => TensorShape.IsDense(lengths, strides);
+
+    /// <summary>True when the view was default-constructed (no device memory).</summary>
+    public bool IsEmptyView => Device is null;
+
+    /// <summary>Slices with one range per leading dimension (missing trailing dimensions are kept whole).</summary>
+    public DeviceTensorSpan<T> Slice(params ReadOnlySpan<Range> ranges)
+    {
+        var (view, l, s) = TensorViewMath.Slice(View, lengths, strides, ranges);
+        return new DeviceTensorSpan<T>(Device, view, l, s);
+    }
+
+    /// <summary>Views the same memory with new lengths; the view must be dense and the element count equal.</summary>
+    public DeviceTensorSpan<T> Reshape(params ReadOnlySpan<nint> newLengths)
+    {
+        var l = TensorViewMath.Reshape(lengths, strides, newLengths);
+        return new DeviceTensorSpan<T>(Device, View, l, TensorShape.DenseStrides(l));
+    }
+
+    /// <summary>This view as read-only.</summary>
+    public ReadOnlyDeviceTensorSpan<T> AsReadOnly() => new(Device, View, lengths, strides);
+
+    /// <summary>Converts to a read-only view.</summary>
+    public static implicit operator ReadOnlyDeviceTensorSpan<T>(DeviceTensorSpan<T> span) => span.AsReadOnly();
+
+    /// <summary>Copies host data (exactly <see cref="FlattenedLength"/> elements, row-major) into a dense view.</summary>
+    public void CopyFrom(ReadOnlySpan<T> source)
+    {
+        TensorViewMath.RequireDense(this.AsReadOnly(), "destination");
+        if (source.Length != FlattenedLength)
+            throw new ArgumentException(
+                $"Source has {source.Length} elements but the tensor {TensorShape.Format(lengths)} has {FlattenedLength}.", nameof(source));
+        if (FlattenedLength == 0) return;
+        View.SubView(0, FlattenedLength).CopyFromCPU(Device.Stream, source);
+        Device.Stream.Synchronize();
+    }
+
+    /// <summary>Copies a host tensor with the same lengths into a dense view.</summary>
+    public void CopyFrom(scoped in ReadOnlyTensorSpan<T> source)
+    {
+        if (!source.Lengths.SequenceEqual(lengths))
+            throw new ArgumentException(
+                $"Source lengths {TensorShape.Format(source.Lengths)} differ from the tensor's {TensorShape.Format(lengths)}.", nameof(source));
+        var flat = new T[source.FlattenedLength];
+        source.FlattenTo(flat);
+        CopyFrom(flat);
+    }
+
+    /// <summary>Copies the view to host memory (row-major).</summary>
+    public void CopyTo(Span<T> destination) => AsReadOnly().CopyTo(destination);
+
+    /// <summary>Fills the view with zero bytes, asynchronously on the device's stream.</summary>
+    public void Clear()
+    {
+        TensorViewMath.RequireDense(this.AsReadOnly(), "span");
+        if (FlattenedLength > 0) View.SubView(0, FlattenedLength).MemSetToZero(Device.Stream);
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"DeviceTensorSpan<{typeof(T).Name}>{TensorShape.Format(lengths)}";
+}
+
+/// <summary>A read-only, non-owning view of device memory with lengths and strides. Operations read inputs through these.</summary>
+public readonly struct ReadOnlyDeviceTensorSpan<T> where T : unmanaged
+{
+    private readonly nint[] lengths;
+    private readonly nint[] strides;
+
+    internal ReadOnlyDeviceTensorSpan(ComputeDevice device, ArrayView1D<T, Stride1D.Dense> view, nint[] lengths, nint[] strides)
+    {
+        Device = device;
+        View = view;
+        this.lengths = lengths;
+        this.strides = strides;
+        FlattenedLength = TensorShape.Product(lengths);
+    }
+
+    /// <summary>The device holding the memory.</summary>
+    public ComputeDevice Device { get; }
+
+    /// <summary>The underlying device memory (see <see cref="DeviceTensorSpan{T}.View"/>).</summary>
+    public ArrayView1D<T, Stride1D.Dense> View { get; }
+
+    /// <summary>Length of each dimension.</summary>
+    public ReadOnlySpan<nint> Lengths => lengths;
+
+    /// <summary>Stride of each dimension in elements.</summary>
+    public ReadOnlySpan<nint> Strides => strides;
+
+    /// <summary>Number of dimensions.</summary>
+    public int Rank => lengths?.Length ?? 0;
+
+    /// <summary>Total number of elements.</summary>
+    public long FlattenedLength { get; }
+
+    /// <summary>True when the elements are contiguous in row-major order.</summary>
+    public bool IsDense => TensorShape.IsDense(lengths, strides);
+
+    /// <summary>True when the view was default-constructed (no device memory).</summary>
+    public bool IsEmptyView => Device is null;
+
+    /// <summary>Slices with one range per leading dimension (missing trailing dimensions are kept whole).</summary>
+    public ReadOnlyDeviceTensorSpan<T> Slice(params ReadOnlySpan<Range> ranges)
+    {
+        var (view, l, s) = TensorViewMath.Slice(View, lengths, strides, ranges);
+        return new ReadOnlyDeviceTensorSpan<T>(Device, view, l, s);
+    }
+
+    /// <summary>Views the same memory with new lengths; the view must be dense and the element count equal.</summary>
+    public ReadOnlyDeviceTensorSpan<T> Reshape(params ReadOnlySpan<nint> newLengths)
+    {
+        var l = TensorViewMath.Reshape(lengths, strides, newLengths);
+        return new ReadOnlyDeviceTensorSpan<T>(Device, View, l, TensorShape.DenseStrides(l));
+    }
+
+    /// <summary>Copies the view to host memory in row-major order (strided views are gathered). Waits for the stream.</summary>
+    public void CopyTo(Span<T> destination)
+    {
+        if (destination.Length < FlattenedLength)
+            throw new ArgumentException(
+                $"Destination has {destination.Length} elements but the tensor {TensorShape.Format(lengths)} has {FlattenedLength}.", nameof(destination));
+        if (FlattenedLength == 0) return;
+        if (IsDense)
+        {
+            View.SubView(0, FlattenedLength).CopyToCPU(Device.Stream, destination[..(int)FlattenedLength]);
+            Device.Stream.Synchronize();
+            return;
+        }
+        long extent = TensorShape.Extent(lengths, strides);
+        var raw = new T[extent];
+        View.SubView(0, extent).CopyToCPU(Device.Stream, raw);
+        Device.Stream.Synchronize();
+        TensorViewMath.Gather(raw, lengths, strides, destination);
+    }
+
+    /// <summary>Copies the view to a new host array (row-major).</summary>
+    public T[] ToArray()
+    {
+        var result = new T[FlattenedLength];
+        CopyTo(result);
+        return result;
+    }
+
+    /// <summary>Copies the view to a new host <see cref="Tensor{T}"/> with the same lengths.</summary>
+    public Tensor<T> ToTensor() => Tensor.Create(ToArray(), lengths);
+
+    /// <inheritdoc />
+    public override string ToString() => $"ReadOnlyDeviceTensorSpan<{typeof(T).Name}>{TensorShape.Format(lengths)}";
+}

@@ -342,6 +342,7 @@ public sealed class DeviceCodeBook
     private readonly DeviceTensor<float> values;
     private readonly DeviceTensor<float> searchMidpoints;
     private readonly DeviceTensor<byte> sortedCodes;
+    private readonly DeviceTensor<float> sortedValues;
 
     internal DeviceCodeBook(ComputeDevice device, CodeBook book)
     {
@@ -349,6 +350,10 @@ public sealed class DeviceCodeBook
         values = device.Upload<float>(book.Values);
         searchMidpoints = device.Upload<float>(book.SearchMidpoints);
         sortedCodes = device.Upload<byte>(book.SortedCodes);
+        var padded = new float[book.Values.Length];
+        Array.Fill(padded, book.Sorted[^1]);
+        book.Sorted.CopyTo(padded);
+        sortedValues = device.Upload<float>(padded);
     }
 
     /// <summary>The host code book.</summary>
@@ -362,4 +367,7 @@ public sealed class DeviceCodeBook
 
     /// <summary>Sorted position → code (2^bits bytes).</summary>
     public ArrayView<byte> SortedCodes => sortedCodes.Span.View;
+
+    /// <summary><see cref="CodeBook.Sorted"/> padded with its last value to 2^bits floats (stochastic rounding reads it).</summary>
+    public ArrayView<float> SortedValues => sortedValues.Span.View;
 }

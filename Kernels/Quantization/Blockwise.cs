@@ -146,8 +146,11 @@ public static class Blockwise
     private static ArrayView<Vec16> AsVectors<T>(ArrayView<T> view) where T : unmanaged =>
         view.Length * Interop.SizeOf<T>() >= 16 ? view.Cast<Vec16>() : ArrayView<Vec16>.Empty;
 
-    private static int GroupSize(ComputeDevice device) =>
-        device.IsCuda ? BlockwiseKernels.MaxGroupSize : Math.Min(device.ElementwiseGroupSize, BlockwiseKernels.MaxGroupSize);
+    // The CPU accelerator runs one OS thread per group thread and its barriers cost milliseconds, so small groups there
+    // (any size works: the kernels use no warp intrinsics).
+    private static int GroupSize(ComputeDevice device) => device.IsCuda ? BlockwiseKernels.MaxGroupSize : CpuGroupSize;
+
+    private const int CpuGroupSize = 4;
 
     internal static void LaunchQuantize<T>(ArrayView<T> input, ArrayView<float> offset, CodeBook map, int blockSize,
         ArrayView<byte> codes, ArrayView<float> absmax, ArrayView<long> nonFinite, ulong? seed, ComputeDevice device)

@@ -111,6 +111,50 @@ public static class Blockwise
         LaunchDequantize<T>(codes.View, absmax.View, ArrayView<byte>.Empty, ArrayView<float>.Empty, ArrayView<float>.Empty, map, blockSize, output.View, device);
     }
 
+    /// <summary>
+    /// <see cref="Quantize{T}(ReadOnlyDeviceTensorSpan{T}, CodeBook, int, DeviceTensorSpan{byte}, DeviceTensorSpan{float}, BlockwiseOptions?)"/>
+    /// for an owning tensor, so the element type is inferred (C# does not infer through the implicit view conversion).
+    /// </summary>
+    /// <param name="input">The values to quantize.</param>
+    /// <param name="map">The code book.</param>
+    /// <param name="blockSize">Elements per block.</param>
+    /// <param name="codes">Destination codes.</param>
+    /// <param name="absmax">Destination absmax.</param>
+    /// <param name="options">Options (null: defaults).</param>
+    public static void Quantize<T>(DeviceTensor<T> input, CodeBook map, int blockSize,
+        DeviceTensorSpan<byte> codes, DeviceTensorSpan<float> absmax, BlockwiseOptions? options = null) where T : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        Quantize(input.ReadOnlySpan, map, blockSize, codes, absmax, options);
+    }
+
+    /// <summary>The same for a writable view (element type inferred).</summary>
+    /// <param name="input">The values to quantize.</param>
+    /// <param name="map">The code book.</param>
+    /// <param name="blockSize">Elements per block.</param>
+    /// <param name="codes">Destination codes.</param>
+    /// <param name="absmax">Destination absmax.</param>
+    /// <param name="options">Options (null: defaults).</param>
+    public static void Quantize<T>(DeviceTensorSpan<T> input, CodeBook map, int blockSize,
+        DeviceTensorSpan<byte> codes, DeviceTensorSpan<float> absmax, BlockwiseOptions? options = null) where T : unmanaged =>
+        Quantize(input.AsReadOnly(), map, blockSize, codes, absmax, options);
+
+    /// <summary>
+    /// <see cref="Dequantize{T}(ReadOnlyDeviceTensorSpan{byte}, ReadOnlyDeviceTensorSpan{float}, CodeBook, int, DeviceTensorSpan{T})"/>
+    /// into an owning tensor (element type inferred).
+    /// </summary>
+    /// <param name="codes">Codes.</param>
+    /// <param name="absmax">Per-block absmax.</param>
+    /// <param name="map">The code book.</param>
+    /// <param name="blockSize">The block size.</param>
+    /// <param name="output">Destination.</param>
+    public static void Dequantize<T>(ReadOnlyDeviceTensorSpan<byte> codes, ReadOnlyDeviceTensorSpan<float> absmax,
+        CodeBook map, int blockSize, DeviceTensor<T> output) where T : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        Dequantize(codes, absmax, map, blockSize, output.Span);
+    }
+
     internal static void RequireBlockSize(int blockSize)
     {
         if (blockSize < MinBlockSize || blockSize > MaxBlockSize || !BitOperations.IsPow2(blockSize))

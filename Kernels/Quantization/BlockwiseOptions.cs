@@ -2,7 +2,7 @@ using Kernels.Tensors;
 
 namespace Kernels.Quantization;
 
-/// <summary>Optional behaviour of <see cref="Blockwise.Quantize{T}"/>; the defaults give deterministic round-to-nearest codes.</summary>
+/// <summary>Optional behaviour of <see cref="Blockwise.Quantize{T}(ReadOnlyDeviceTensorSpan{T}, CodeBook, int, DeviceTensorSpan{byte}, DeviceTensorSpan{float}, BlockwiseOptions?)"/>; the defaults give deterministic round-to-nearest codes.</summary>
 public sealed record BlockwiseOptions
 {
     /// <summary>

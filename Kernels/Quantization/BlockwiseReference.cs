@@ -10,7 +10,7 @@ namespace Kernels.Quantization;
 /// </summary>
 public static class BlockwiseReference
 {
-    /// <summary>Quantizes <paramref name="input"/> and returns new code and absmax arrays (see <see cref="Blockwise.Quantize{T}"/>).</summary>
+    /// <summary>Quantizes <paramref name="input"/> and returns new code and absmax arrays (see <see cref="Blockwise.Quantize{T}(ReadOnlyDeviceTensorSpan{T}, CodeBook, int, DeviceTensorSpan{byte}, DeviceTensorSpan{float}, BlockwiseOptions?)"/>).</summary>
     /// <param name="input">Values.</param>
     /// <param name="map">Code book.</param>
     /// <param name="blockSize">Power of two in [32, 4096].</param>

@@ -339,3 +339,36 @@ public class BlockwiseTests
         Blockwise.Quantize<float>(x, CodeBook.DynamicSigned, 64, codes, absmax); // empty input: nothing to do
     }
 }
+
+public class BlockwiseGeometryTests
+{
+    // The GPU runs 256-thread groups, the CPU tests 4: the tile geometry (blocks per tile, threads per block) differs, the
+    // codes must not. Any group size gives the same result, so changing it while other tests run is harmless.
+    [Theory]
+    [InlineData(16, "dynamic-signed", 64)]
+    [InlineData(16, "nf4", 32)]
+    [InlineData(8, "dynamic-signed", 4096)]
+    [InlineData(16, "fp4", 1024)]
+    public void GroupSizeDoesNotChangeCodes(int groupSize, string bookName, int blockSize)
+    {
+        var seed = Seeded.Create();
+        var map = CodeBook.All.Single(b => b.Name == bookName);
+        int n = 3 * Math.Max(blockSize, groupSize * 32) + 77;
+        var x = seed.Normal(n);
+        var (refCodes, refAbsmax) = BlockwiseReference.Quantize<float>(x, map, blockSize);
+        var device = Devices.CpuSmall;
+        using var dx = device.Upload<float>(x);
+        using var codes = device.Allocate<byte>(refCodes.Length);
+        using var absmax = device.Allocate<float>(refAbsmax.Length);
+        int saved = Blockwise.CpuGroupSize;
+        try
+        {
+            Blockwise.CpuGroupSize = groupSize;
+            Blockwise.Quantize(dx, map, blockSize, codes, absmax);
+            device.Synchronize();
+        }
+        finally { Blockwise.CpuGroupSize = saved; }
+        Compare.Exact<byte>(codes.ToArray(), refCodes, $"group {groupSize} codes", seed);
+        Compare.Exact<float>(absmax.ToArray(), refAbsmax, $"group {groupSize} absmax", seed);
+    }
+}

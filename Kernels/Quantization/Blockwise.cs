@@ -194,7 +194,8 @@ public static class Blockwise
     // (any size works: the kernels use no warp intrinsics).
     private static int GroupSize(ComputeDevice device) => device.IsCuda ? BlockwiseKernels.MaxGroupSize : CpuGroupSize;
 
-    private const int CpuGroupSize = 4;
+    /// <summary>Group size on the CPU accelerator (tests vary it: every power of two up to 256 must give the same codes).</summary>
+    internal static int CpuGroupSize { get; set; } = 4;
 
     internal static void LaunchQuantize<T>(ArrayView<T> input, ArrayView<float> offset, CodeBook map, int blockSize,
         ArrayView<byte> codes, ArrayView<float> absmax, ArrayView<long> nonFinite, ulong? seed, ComputeDevice device)

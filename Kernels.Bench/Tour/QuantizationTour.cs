@@ -30,7 +30,12 @@ public sealed class QuantizationTour : ITourSuite
 
     private static string Name(CodeBook map) => map.Bits == 8 ? "8-bit dynamic" : map.Name.ToUpperInvariant();
 
-    private static float[] Weights(long n)
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<long, float[]> WeightCache = new();
+
+    // One weight vector per size, shared by every row (generating 2^26 normals per row would dominate a GPU tour).
+    private static float[] Weights(long n) => WeightCache.GetOrAdd(n, MakeWeights);
+
+    private static float[] MakeWeights(long n)
     {
         var random = new Random(1234);
         var x = new float[n];

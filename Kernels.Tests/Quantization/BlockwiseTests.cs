@@ -372,3 +372,38 @@ public class BlockwiseGeometryTests
         Compare.Exact<float>(absmax.ToArray(), refAbsmax, $"group {groupSize} absmax", seed);
     }
 }
+
+public class BlockwiseTieTests
+{
+    // With absmax exactly 1 the kernel searches x itself, so every midpoint must take the lower code and the next float
+    // above it the upper code, on the device as in CodeBook.NearestIndex.
+    [Fact]
+    public void DeviceQuantizeSendsEveryExactMidpointToTheLowerCode()
+    {
+        foreach (var map in CodeBook.All)
+        {
+            var x = new List<float> { 1f };
+            var expected = new List<int> { map.PlusOneCode };
+            for (int i = 0; i < map.Midpoints.Length; i++)
+            {
+                float m = map.Midpoints[i];
+                if (Math.Abs(m) > 1f) continue;
+                x.Add(m); expected.Add(map.SortedCodes[i]);
+                x.Add(MathF.BitIncrement(m)); expected.Add(map.SortedCodes[i + 1]);
+            }
+            int n = x.Count;
+            var device = Devices.CpuSmall;
+            using var dx = device.Upload<float>(x.ToArray());
+            using var codes = device.Allocate<byte>((nint)Blockwise.CodeBytes(n, map));
+            using var absmax = device.Allocate<float>(1);
+            Blockwise.Quantize(dx, map, 1024, codes, absmax);
+            var c = codes.ToArray();
+            Assert.Equal(1f, absmax.ToArray()[0]);
+            for (int i = 0; i < n; i++)
+            {
+                int code = map.Bits == 8 ? c[i] : (c[i >> 1] >> ((i & 1) == 0 ? 4 : 0)) & 0xF;
+                Assert.True(expected[i] == code, $"{map}: x={x[i]:R} gave code {code}, expected {expected[i]}");
+            }
+        }
+    }
+}

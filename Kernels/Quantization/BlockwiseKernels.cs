@@ -71,6 +71,11 @@ internal static class BlockwiseKernels
         }
         Group.Barrier();
 
+        // The first two levels of the search live in registers: they are the same midpoints for every element, and
+        // shared-memory loads (8 dependent ones per 8-bit code) are what bounds this kernel after the global traffic.
+        int half = 1 << (p.Bits - 1), quarter = 1 << (p.Bits - 2);
+        float level1 = mids[half - 1], level2Low = mids[quarter - 1], level2High = mids[half + quarter - 1];
+
         var lanes = default(TLanes);
         int perVector = lanes.PerVector;
         float bias = offset.Length > 0 ? offset[0] : 0f;
@@ -142,7 +147,10 @@ internal static class BlockwiseKernels
                 {
                     int j = (r + t) & (chunk - 1);
                     float y = BlockwiseMath.Normalize(stage[k * chunk + j], pre, inv);
-                    int pos = CodeBook.SearchPosition(mids, p.Bits, y);
+                    int pos = level1 < y ? half : 0;
+                    if ((pos == 0 ? level2Low : level2High) < y) pos += quarter;
+                    for (int step = quarter >> 1; step > 0; step >>= 1)
+                        if (mids[pos + step - 1] < y) pos += step; // the remaining steps of CodeBook.SearchPosition
                     if (p.Stochastic != 0)
                         pos = BlockwiseMath.Stochastic(sValues, p.SortedCount, pos, y, BlockwiseMath.Uniform(p.Seed, e0 + j));
                     uint code = sCodes[pos];

@@ -264,12 +264,16 @@ public class BlockwiseTests
         using var dx = Device.Upload<float>(x);
         using var codes = Device.Allocate<byte>(n);
         using var absmax = Device.Allocate<float>(n / b);
-        Blockwise.Quantize<float>(dx, map, b, codes, absmax, new BlockwiseOptions { StochasticSeed = s });
+        Blockwise.Quantize<float>(dx, map, b, codes, absmax, new BlockwiseOptions { StochasticSeed = s, StochasticOffset = 7 });
         var c = codes.ToArray();
-        var (refCodes, _) = BlockwiseReference.Quantize<float>(x, map, b, s);
+        var (refCodes, _) = BlockwiseReference.Quantize<float>(x, map, b, s, 7);
         Compare.Exact<byte>(c, refCodes, "stochastic codes vs reference", seed);
-        var (otherSeed, _) = BlockwiseReference.Quantize<float>(x, map, b, s + 1);
+        var (otherSeed, _) = BlockwiseReference.Quantize<float>(x, map, b, s + 1, 7);
         Assert.False(otherSeed.AsSpan().SequenceEqual(refCodes), $"another seed must give other codes {seed.Tag}");
+        var (otherOffset, _) = BlockwiseReference.Quantize<float>(x, map, b, s, 8);
+        Assert.False(otherOffset.AsSpan().SequenceEqual(refCodes), $"another Philox stream must give other codes {seed.Tag}");
+        // The random number of element i is Philox's word i % 4 of block i / 4 under (seed, offset).
+        Assert.Equal(Kernels.Runtime.Philox.ToUniform(Kernels.Runtime.Philox.Generate(s, 7, 1).Y), BlockwiseMath.Uniform(s, 7, 5));
         var (nearest, _) = BlockwiseReference.Quantize<float>(x, map, b);
         Assert.Equal(2, c.Where((_, i) => i % b != 0).Distinct().Count());
         double mean = 0;

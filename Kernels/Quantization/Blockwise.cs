@@ -83,7 +83,7 @@ public static class Blockwise
         }
         if (n == 0) return;
         LaunchQuantize<T>(input.View, ArrayView<float>.Empty, map, blockSize, codes.View, absmax.View,
-            counter is { } cv ? cv.View : ArrayView<long>.Empty, options?.StochasticSeed, device);
+            counter is { } cv ? cv.View : ArrayView<long>.Empty, options?.StochasticSeed, device, options?.StochasticOffset ?? 0);
     }
 
     /// <summary>
@@ -198,8 +198,8 @@ public static class Blockwise
     internal static int CpuGroupSize { get; set; } = 4;
 
     internal static void LaunchQuantize<T>(ArrayView<T> input, ArrayView<float> offset, CodeBook map, int blockSize,
-        ArrayView<byte> codes, ArrayView<float> absmax, ArrayView<long> nonFinite, ulong? seed, ComputeDevice device)
-        where T : unmanaged
+        ArrayView<byte> codes, ArrayView<float> absmax, ArrayView<long> nonFinite, ulong? seed, ComputeDevice device,
+        ulong streamOffset = 0) where T : unmanaged
     {
         var table = map.Upload(device);
         int group = GroupSize(device);
@@ -217,6 +217,7 @@ public static class Blockwise
             SortedCount = map.Sorted.Length,
             Stochastic = seed.HasValue ? 1 : 0,
             Seed = seed ?? 0,
+            StreamOffset = streamOffset,
             Vectorized = vectorized ? 1 : 0,
         };
         long tiles = (n + tile - 1) / tile;

@@ -18,6 +18,7 @@ internal struct QuantizeParams
     public int SortedCount;
     public int Stochastic;
     public ulong Seed;
+    public ulong StreamOffset;
     /// <summary>1 when input and codes are 16-byte aligned and the vector views are valid.</summary>
     public int Vectorized;
 }
@@ -152,7 +153,7 @@ internal static class BlockwiseKernels
                     for (int step = quarter >> 1; step > 0; step >>= 1)
                         if (mids[pos + step - 1] < y) pos += step; // the remaining steps of CodeBook.SearchPosition
                     if (p.Stochastic != 0)
-                        pos = BlockwiseMath.Stochastic(sValues, p.SortedCount, pos, y, BlockwiseMath.Uniform(p.Seed, e0 + j));
+                        pos = BlockwiseMath.Stochastic(sValues, p.SortedCount, pos, y, BlockwiseMath.Uniform(p.Seed, p.StreamOffset, e0 + j));
                     uint code = sCodes[pos];
                     // Byte b of the 16 holds element b (8-bit) or elements 2b (high nibble) and 2b+1 (low nibble).
                     int bit = p.Bits == 8 ? 8 * j : 8 * (j >> 1) + ((j & 1) == 0 ? 4 : 0);

@@ -22,12 +22,19 @@ internal static class GemvKernel
         where TConvert : struct, IElementConverter<T>
         where TMma : struct, IMmaKind
     {
-        var kernel = device.GetKernel((typeof(GemvKernel), typeof(T)),
-            acc => acc.LoadKernel<Matrix16, ArrayView<UInt4>, ArrayView<ushort>, ArrayView<T>, int, ArrayView<T>>(
-                Kernel<T, TConvert, TMma>));
-        int groups = device.GroupsFor((long)w.Rows * 32, GroupSize);
+        var kernel = Load<T, TConvert, TMma>(device);
+        // One group on the CPU accelerator: its groups run one after another, each paying a thread hand-off.
+        int groups = device.IsCuda ? device.GroupsFor((long)w.Rows * 32, GroupSize) : 1;
         kernel(device.Stream, new KernelConfig(groups, GroupSize), w, x4, x, bias, hasBias, y);
     }
+
+    public static Action<AcceleratorStream, KernelConfig, Matrix16, ArrayView<UInt4>, ArrayView<ushort>, ArrayView<T>, int, ArrayView<T>> Load<T, TConvert, TMma>(Runtime.ComputeDevice device)
+        where T : unmanaged
+        where TConvert : struct, IElementConverter<T>
+        where TMma : struct, IMmaKind =>
+        device.GetKernel((typeof(GemvKernel), typeof(T)),
+            acc => acc.LoadKernel<Matrix16, ArrayView<UInt4>, ArrayView<ushort>, ArrayView<T>, int, ArrayView<T>>(
+                Kernel<T, TConvert, TMma>));
 
     public static void Kernel<T, TConvert, TMma>(Matrix16 w, ArrayView<UInt4> x4, ArrayView<ushort> x,
         ArrayView<T> bias, int hasBias, ArrayView<T> y)

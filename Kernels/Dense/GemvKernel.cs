@@ -54,11 +54,20 @@ internal static class GemvKernel
             if (w.Aligned != 0)
             {
                 long rowWord = rowStart >> 1;
-                for (int c = lane; c < chunks; c += 32)
+                // Two 16-byte weight loads in flight per lane before either is used (no unrolling in ILGPU 1.5.3).
+                int c = lane;
+                for (; c + 32 < chunks; c += 64)
                 {
-                    var wv = GlobalLoad.NonCoherent4(w.Words, rowWord + 4L * c, w.Address);
-                    var xv = x4[c];
-                    sum += Dot2(wv.X, xv.X, bf16) + Dot2(wv.Y, xv.Y, bf16) + Dot2(wv.Z, xv.Z, bf16) + Dot2(wv.W, xv.W, bf16);
+                    var w0 = GlobalLoad.NonCoherent4(w.Words, rowWord + 4L * c, w.Address);
+                    var w1 = GlobalLoad.NonCoherent4(w.Words, rowWord + 4L * (c + 32), w.Address);
+                    var x0 = x4[c];
+                    var x1 = x4[c + 32];
+                    sum += Dot8(w0, x0, bf16) + Dot8(w1, x1, bf16);
+                }
+                if (c < chunks)
+                {
+                    var w0 = GlobalLoad.NonCoherent4(w.Words, rowWord + 4L * c, w.Address);
+                    sum += Dot8(w0, x4[c], bf16);
                 }
             }
             else
@@ -78,6 +87,9 @@ internal static class GemvKernel
             }
         }
     }
+
+    private static float Dot8(UInt4 a, UInt4 b, bool bf16) =>
+        Dot2(a.X, b.X, bf16) + Dot2(a.Y, b.Y, bf16) + Dot2(a.Z, b.Z, bf16) + Dot2(a.W, b.W, bf16);
 
     private static float Dot2(uint a, uint b, bool bf16) =>
         Mma.Low(a, bf16) * Mma.Low(b, bf16) + Mma.High(a, bf16) * Mma.High(b, bf16);

@@ -88,31 +88,10 @@ public static partial class Dense
         int splits = requestedSplits > 0 ? requestedSplits : AutoSplits(device, single);
         var problem = GemmProblem.Create<TShape>(m, n, k, splits);
         var final = new StoreEpilogue<T, TConvert>(y, bias, m);
-        var producer = new DenseWeightProducer(w);
-        if (problem.Splits == 1)
-        {
-            TileEngine.Launch<TShape, TMma, DenseWeightProducer, StoreEpilogue<T, TConvert>>(device, producer, x, final, problem);
-            return;
-        }
-        var partials = SplitKWorkspace.Get(device, (long)problem.Splits * n * m);
-        TileEngine.Launch<TShape, TMma, DenseWeightProducer, SplitKPartialEpilogue>(device, producer, x,
-            new SplitKPartialEpilogue(partials, m, n), problem);
-        SplitKReduction.Launch(device, partials, problem.Splits, m, n, final);
+        TileEngine.Run<TShape, TMma, DenseWeightProducer, StoreEpilogue<T, TConvert>>(device, new DenseWeightProducer(w), x, final, problem);
     }
 
-    /// <summary>
-    /// Split K until the grid covers every multiprocessor about twice, keeping at least 4 K tiles (256 columns) per
-    /// split; never on the CPU accelerator, whose groups run one after another anyway.
-    /// </summary>
-    internal static int AutoSplits(ComputeDevice device, in GemmProblem problem)
-    {
-        if (!device.IsCuda) return 1;
-        int tiles = problem.TilesM * problem.TilesN;
-        int target = 2 * device.Facts.MultiprocessorCount;
-        if (tiles >= target) return 1;
-        int wanted = (target + tiles - 1) / tiles;
-        return Math.Max(1, Math.Min(Math.Min(wanted, problem.KTiles / 4), 16));
-    }
+    internal static int AutoSplits(ComputeDevice device, in GemmProblem problem) => TileEngine.AutoSplits(device, problem);
 
     private static void RequireHalfPrecision<T>(string name) where T : unmanaged
     {

@@ -34,6 +34,46 @@ public static class TileEngine
         kernel(device.Stream, config, producer, activations, epilogue, problem);
     }
 
+    /// <summary>
+    /// Enqueues a whole product with the final epilogue <paramref name="final"/>: one engine launch when
+    /// <paramref name="problem"/> has one split, else the engine with <see cref="SplitKPartialEpilogue"/> into the
+    /// device's <see cref="SplitKWorkspace"/> followed by <see cref="SplitKReduction"/> (deterministic). The final
+    /// epilogue is called once per output element, with split 0, in both cases.
+    /// </summary>
+    public static void Run<TShape, TMma, TProducer, TEpilogue>(ComputeDevice device, in TProducer producer,
+        in Matrix16 activations, in TEpilogue final, in GemmProblem problem)
+        where TShape : struct, ITileShape
+        where TMma : struct, IMmaKind
+        where TProducer : struct, IWeightTileProducer
+        where TEpilogue : struct, ITileEpilogue
+    {
+        if (problem.Splits == 1)
+        {
+            Launch<TShape, TMma, TProducer, TEpilogue>(device, producer, activations, final, problem);
+            return;
+        }
+        var partials = SplitKWorkspace.Get(device, (long)problem.Splits * problem.N * problem.M);
+        Launch<TShape, TMma, TProducer, SplitKPartialEpilogue>(device, producer, activations,
+            new SplitKPartialEpilogue(partials, problem.M, problem.N), problem);
+        SplitKReduction.Launch(device, partials, problem.Splits, problem.M, problem.N, final);
+    }
+
+    /// <summary>
+    /// A split-K count for a problem planned with one split: split K until the grid covers every multiprocessor
+    /// about twice, keeping at least <paramref name="minKTilesPerSplit"/> K tiles per split and at most 16 splits;
+    /// 1 on the CPU accelerator, whose groups run one after another anyway.
+    /// </summary>
+    public static int AutoSplits(ComputeDevice device, in GemmProblem problem, int minKTilesPerSplit = 4)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        if (!device.IsCuda) return 1;
+        int tiles = problem.TilesM * problem.TilesN;
+        int target = 2 * device.Facts.MultiprocessorCount;
+        if (tiles >= target) return 1;
+        int wanted = (target + tiles - 1) / tiles;
+        return Math.Max(1, Math.Min(Math.Min(wanted, problem.KTiles / Math.Max(1, minKTilesPerSplit)), 16));
+    }
+
     /// <summary>Registers and local bytes per thread of the engine kernel on a GPU (null on the CPU accelerator).</summary>
     public static KernelResources? Resources<TShape, TMma, TProducer, TEpilogue>(ComputeDevice device)
         where TShape : struct, ITileShape

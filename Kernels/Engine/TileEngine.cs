@@ -1,0 +1,199 @@
+using ILGPU;
+using ILGPU.Runtime;
+using Kernels.Cuda;
+using Kernels.Cuda.Primitives;
+using Kernels.Runtime;
+
+namespace Kernels.Engine;
+
+/// <summary>
+/// The one tensor-core GEMM mainloop of the library (DESIGN.md §2): per 64-wide K step a producer fills the weight
+/// tile, the activations arrive by <c>cp.async</c>, both in swizzled shared tiles, double-buffered; each warp reads
+/// fragments with <c>ldmatrix</c> and multiplies with <c>mma.sync.m16n8k16</c> into a 32×16 f32 register tile; an
+/// epilogue finishes the output. Families plug in a <see cref="IWeightTileProducer"/> and an
+/// <see cref="ITileEpilogue"/>; see <c>Kernels/Engine/README.md</c>.
+/// </summary>
+public static class TileEngine
+{
+    /// <summary>
+    /// Enqueues the engine on <paramref name="device"/>'s stream: Y = W·Xᵀ over <paramref name="problem"/>, weights
+    /// from <paramref name="producer"/>, activations from <paramref name="activations"/> (N×K, row-major 16-bit), every
+    /// result through <paramref name="epilogue"/>. Asynchronous. Arguments must already be validated (an out-of-range
+    /// index kills the process on the CPU accelerator).
+    /// </summary>
+    public static void Launch<TShape, TMma, TProducer, TEpilogue>(ComputeDevice device, in TProducer producer,
+        in Matrix16 activations, in TEpilogue epilogue, in GemmProblem problem)
+        where TShape : struct, ITileShape
+        where TMma : struct, IMmaKind
+        where TProducer : struct, IWeightTileProducer
+        where TEpilogue : struct, ITileEpilogue
+    {
+        var kernel = Load<TShape, TMma, TProducer, TEpilogue>(device);
+        int words = SharedBytes<TShape>(device) / 4;
+        var config = new KernelConfig(problem.Groups, TileEngineConstants.Threads, SharedMemoryConfig.RequestDynamic<uint>(words));
+        kernel(device.Stream, config, producer, activations, epilogue, problem);
+    }
+
+    /// <summary>
+    /// Enqueues a whole product with the final epilogue <paramref name="final"/>: one engine launch when
+    /// <paramref name="problem"/> has one split, else the engine with <see cref="SplitKPartialEpilogue"/> into the
+    /// device's <see cref="SplitKWorkspace"/> followed by <see cref="SplitKReduction"/> (deterministic). The final
+    /// epilogue is called once per output element, with split 0, in both cases.
+    /// </summary>
+    public static void Run<TShape, TMma, TProducer, TEpilogue>(ComputeDevice device, in TProducer producer,
+        in Matrix16 activations, in TEpilogue final, in GemmProblem problem)
+        where TShape : struct, ITileShape
+        where TMma : struct, IMmaKind
+        where TProducer : struct, IWeightTileProducer
+        where TEpilogue : struct, ITileEpilogue
+    {
+        if (problem.Splits == 1)
+        {
+            Launch<TShape, TMma, TProducer, TEpilogue>(device, producer, activations, final, problem);
+            return;
+        }
+        var partials = SplitKWorkspace.Get(device, (long)problem.Splits * problem.N * problem.M);
+        Launch<TShape, TMma, TProducer, SplitKPartialEpilogue>(device, producer, activations,
+            new SplitKPartialEpilogue(partials, problem.M, problem.N), problem);
+        SplitKReduction.Launch(device, partials, problem.Splits, problem.M, problem.N, final);
+    }
+
+    /// <summary>
+    /// A split-K count for a problem planned with one split: split K until the grid covers every multiprocessor
+    /// about twice, keeping at least <paramref name="minKTilesPerSplit"/> K tiles per split and at most 16 splits;
+    /// 1 on the CPU accelerator, whose groups run one after another anyway.
+    /// </summary>
+    public static int AutoSplits(ComputeDevice device, in GemmProblem problem, int minKTilesPerSplit = 4)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        if (!device.IsCuda) return 1;
+        int tiles = problem.TilesM * problem.TilesN;
+        int target = 2 * device.Facts.MultiprocessorCount;
+        if (tiles >= target) return 1;
+        int wanted = (target + tiles - 1) / tiles;
+        return Math.Max(1, Math.Min(Math.Min(wanted, problem.KTiles / Math.Max(1, minKTilesPerSplit)), 16));
+    }
+
+    /// <summary>Registers and local bytes per thread of the engine kernel on a GPU (null on the CPU accelerator).</summary>
+    public static KernelResources? Resources<TShape, TMma, TProducer, TEpilogue>(ComputeDevice device)
+        where TShape : struct, ITileShape
+        where TMma : struct, IMmaKind
+        where TProducer : struct, IWeightTileProducer
+        where TEpilogue : struct, ITileEpilogue =>
+        KernelAttributes.Read(Load<TShape, TMma, TProducer, TEpilogue>(device).GetKernel());
+
+    private static int SharedBytes<TShape>(ComputeDevice device) where TShape : struct, ITileShape =>
+        TileShapes.SharedBytes<TShape>() + WarpScratch.BytesFor(device.IsCuda, TileEngineConstants.Warps);
+
+    private static Action<AcceleratorStream, KernelConfig, TProducer, Matrix16, TEpilogue, GemmProblem> Load<TShape, TMma, TProducer, TEpilogue>(ComputeDevice device)
+        where TShape : struct, ITileShape
+        where TMma : struct, IMmaKind
+        where TProducer : struct, IWeightTileProducer
+        where TEpilogue : struct, ITileEpilogue =>
+        device.GetKernel(
+            (typeof(TileEngine), typeof(TShape), typeof(TMma), typeof(TProducer), typeof(TEpilogue)),
+            acc =>
+            {
+                var kernel = acc.LoadKernel<TProducer, Matrix16, TEpilogue, GemmProblem>(Kernel<TShape, TMma, TProducer, TEpilogue>);
+                int bytes = SharedBytes<TShape>(device);
+                // Above the 48 KB default a CUDA kernel must opt in once (research/ilgpu.md §5).
+                if (device.IsCuda && bytes > device.Facts.SharedMemoryPerGroup)
+                    KernelAttributes.RaiseDynamicSharedMemory(kernel.GetKernel(), bytes, device.Facts.SharedMemoryPerGroupOptin);
+                return kernel;
+            });
+
+    /// <summary>The kernel (public so tests can compile it to PTX). Launch with <see cref="Launch{TShape,TMma,TProducer,TEpilogue}"/>.</summary>
+    public static void Kernel<TShape, TMma, TProducer, TEpilogue>(TProducer producer, Matrix16 activations,
+        TEpilogue epilogue, GemmProblem problem)
+        where TShape : struct, ITileShape
+        where TMma : struct, IMmaKind
+        where TProducer : struct, IWeightTileProducer
+        where TEpilogue : struct, ITileEpilogue
+    {
+        // A compile-time constant per shape: only one branch survives specialization.
+        if (default(TShape).WarpTileM == 64)
+            MainLoop<TShape, WarpTile64x32<TMma>, TProducer, TEpilogue>(producer, activations, epilogue, problem);
+        else
+            MainLoop<TShape, WarpTile32x16<TMma>, TProducer, TEpilogue>(producer, activations, epilogue, problem);
+    }
+
+    private static void MainLoop<TShape, TWarp, TProducer, TEpilogue>(TProducer producer, Matrix16 activations,
+        TEpilogue epilogue, GemmProblem problem)
+        where TShape : struct, ITileShape
+        where TWarp : struct, IWarpTile
+        where TProducer : struct, IWeightTileProducer
+        where TEpilogue : struct, ITileEpilogue
+    {
+        var shared = SharedMemory.GetDynamic<uint>();
+        var scratch = new WarpScratch(shared);
+        int warpRows = default(TShape).WarpTileM, warpColumns = default(TShape).WarpTileN;
+        int tileM = default(TShape).WarpsM * warpRows;
+        int tileN = default(TShape).WarpsN * warpColumns;
+        int stageBytes = (tileM + tileN) * TileEngineConstants.RowBytes;
+        int thread = Group.IdxX;
+
+        int g = Grid.IdxX;
+        int tm = g % problem.TilesM;
+        int rest = g / problem.TilesM;
+        int tn = rest % problem.TilesN;
+        int split = rest / problem.TilesN;
+        int m0 = tm * tileM, n0 = tn * tileN;
+        int kBegin = split * problem.KTilesPerSplit;
+        int kEnd = XMin(problem.KTiles, kBegin + problem.KTilesPerSplit);
+        int steps = kEnd - kBegin;
+
+        int warp = thread >> 5, lane = thread & 31;
+        int warpRow0 = (warp % default(TShape).WarpsM) * warpRows;
+        int warpColumn0 = (warp / default(TShape).WarpsM) * warpColumns;
+        bool endPhase = producer.HasEndPhase;
+        var accumulator = default(TWarp);
+
+        if (steps > 0)
+        {
+            // Prologue: stage 0.
+            var first = new WeightTileRequest(shared, 0, m0, tileM, kBegin * TileEngineConstants.TileK, kBegin, thread);
+            producer.Begin(first);
+            TileCopy.Load(activations, shared, tileM * TileEngineConstants.RowBytes, tileN, n0, first.K0, thread);
+            CpAsync.CommitGroup();
+            if (endPhase)
+            {
+                Group.Barrier();
+                producer.End(first);
+            }
+            CpAsync.WaitAll();
+            Group.Barrier();
+
+            for (int s = 0; s < steps; s++)
+            {
+                int current = (s & 1) * stageBytes;
+                int next = ((s + 1) & 1) * stageBytes;
+                bool more = s + 1 < steps;
+                var request = new WeightTileRequest(shared, next, m0, tileM,
+                    (kBegin + s + 1) * TileEngineConstants.TileK, kBegin + s + 1, thread);
+                if (more)
+                {
+                    producer.Begin(request);
+                    TileCopy.Load(activations, shared, next + tileM * TileEngineConstants.RowBytes, tileN, n0, request.K0, thread);
+                    CpAsync.CommitGroup();
+                }
+
+                int aBase = current, bBase = current + tileM * TileEngineConstants.RowBytes;
+                for (int kk = 0; kk < 4; kk++)
+                    accumulator.Step(shared, aBase, bBase, warpRow0, warpColumn0, kk, lane, scratch);
+
+                if (endPhase)
+                {
+                    Group.Barrier();
+                    if (more) producer.End(request);
+                }
+                CpAsync.WaitAll();
+                Group.Barrier();
+            }
+        }
+
+        accumulator.Finish(ref epilogue, problem, split,
+            m0 + warpRow0 + MmaFragment.RowOf(lane), n0 + warpColumn0 + MmaFragment.ColumnOf(lane));
+    }
+
+    private static int XMin(int a, int b) => a < b ? a : b;
+}

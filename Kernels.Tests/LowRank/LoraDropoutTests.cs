@@ -45,8 +45,8 @@ public class LoraDropoutTests
         using var ds = LoraTestData.Poisoned(device, size, size);
         using var db = LoraTestData.Poisoned(device, size, size);
         using var da = LoraTestData.Poisoned(device, size, size);
-        Lora.BackwardDsDb<float>(eye, eye, s, 1f, default, ds, db);
-        Lora.BackwardDa<float>(ds, x, dropout, default, da);
+        Lora.BackwardDsDb<float>(eye, eye, s, 1f, ds, db);
+        Lora.BackwardDa<float>(ds, x, dropout, da);
 
         var expected = new float[size * size];
         for (int e = 0; e < expected.Length; e++) expected[e] = dropout.Keeps(e) ? 2f : 0f;

@@ -41,6 +41,14 @@ internal static class LoraTestData
         return t;
     }
 
+    /// <summary>Bit-exact "untouched" check (NaN ≠ NaN under ILGPU.Half's equality, so compare bytes).</summary>
+    public static void AssertBitsUnchanged<T>(DeviceTensor<T> tensor, T[] before, string what) where T : unmanaged
+    {
+        var now = System.Runtime.InteropServices.MemoryMarshal.AsBytes(tensor.ToArray().AsSpan()).ToArray();
+        var then = System.Runtime.InteropServices.MemoryMarshal.AsBytes(before.AsSpan()).ToArray();
+        Xunit.Assert.True(now.AsSpan().SequenceEqual(then), $"{what} must be untouched after a rejected call");
+    }
+
     public static LoraDropout Dropout(Seeded seed, float p) =>
         p == 0 ? LoraDropout.None : new LoraDropout(p, (ulong)seed.Random.NextInt64(), (ulong)seed.Next(0, 1000));
 

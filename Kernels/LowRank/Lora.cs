@@ -39,16 +39,6 @@ public static partial class Lora
     }
 
     /// <summary>
-    /// Floats of workspace the backward needs for M tokens: split-M partial planes of dA and dB (0 when M fits one
-    /// chunk of 512 rows; then a default span may be passed).
-    /// </summary>
-    public static long BackwardWorkspaceLength(int m, int n, int k, int rank)
-    {
-        int chunks = LoraColumnProduct.Chunks(m);
-        return chunks == 1 ? 0 : (long)chunks * rank * Math.Max(n, k);
-    }
-
-    /// <summary>
     /// dS = α·dY·B (M×r) and dB = α·dYᵀ·S (N×r), both f32. dS feeds <see cref="BackwardDa{T}"/> and
     /// <c>BackwardDx</c>.
     /// </summary>
@@ -56,11 +46,10 @@ public static partial class Lora
     /// <param name="b">B, N×r.</param>
     /// <param name="s">S from the forward, M×r f32.</param>
     /// <param name="alpha">α.</param>
-    /// <param name="workspace">At least <see cref="BackwardWorkspaceLength"/> floats (default when that is 0).</param>
     /// <param name="ds">Destination dS, M×r f32.</param>
     /// <param name="db">Destination dB, N×r f32.</param>
     public static void BackwardDsDb<T>(ReadOnlyDeviceTensorSpan<T> dy, ReadOnlyDeviceTensorSpan<T> b, ReadOnlyDeviceTensorSpan<float> s,
-        float alpha, DeviceTensorSpan<float> workspace, DeviceTensorSpan<float> ds, DeviceTensorSpan<float> db) where T : unmanaged
+        float alpha, DeviceTensorSpan<float> ds, DeviceTensorSpan<float> db) where T : unmanaged
     {
         var device = dy.Device;
         var (m, n) = Matrix(dy, nameof(dy), device);
@@ -69,30 +58,30 @@ public static partial class Lora
         if (nb != n) throw new ArgumentException($"b has lengths {Shape(b.Lengths)} but dy {Shape(dy.Lengths)} needs {n} rows.", nameof(b));
         Input(s, nameof(s), device, m, r);
         RequireFinite(alpha, nameof(alpha));
-        var work = Workspace(workspace, nameof(workspace), device, m, (long)r * n);
         Output(ds, nameof(ds), device, m, r);
         Output(db, nameof(db), device, n, r);
-        EnqueueDsDb(device, dy.View.AsContiguous(), m, n, b.View.AsContiguous(), s.View.AsContiguous(), r, alpha, work,
+        EnqueueDsDb(device, dy.View.AsContiguous(), m, n, b.View.AsContiguous(), s.View.AsContiguous(), r, alpha,
             ds.View.AsContiguous(), db.View.AsContiguous());
     }
 
-    /// <summary>dA = dSᵀ·drop(X) (r×K, f32), with the forward's dropout mask regenerated from its seed (never stored).</summary>
+    /// <summary>
+    /// dA = dSᵀ·drop(X) (r×K, f32), with the forward's dropout mask regenerated from its seed (never stored). More than
+    /// 512 tokens are reduced through split-M partials in the engine's shared scratch buffer, added in a fixed order.
+    /// </summary>
     /// <param name="ds">dS from <see cref="BackwardDsDb{T}"/>, M×r f32.</param>
     /// <param name="x">Tokens X, M×K (undropped, as given to the forward).</param>
     /// <param name="dropout">The forward's dropout.</param>
-    /// <param name="workspace">At least <see cref="BackwardWorkspaceLength"/> floats (default when that is 0).</param>
     /// <param name="da">Destination dA, r×K f32.</param>
     public static void BackwardDa<T>(ReadOnlyDeviceTensorSpan<float> ds, ReadOnlyDeviceTensorSpan<T> x, LoraDropout dropout,
-        DeviceTensorSpan<float> workspace, DeviceTensorSpan<float> da) where T : unmanaged
+        DeviceTensorSpan<float> da) where T : unmanaged
     {
         var device = x.Device;
         var (m, k) = Matrix(x, nameof(x), device);
         var (mds, r) = Matrix(ds, nameof(ds), device);
         RequireRank(r, nameof(ds), ds.Lengths);
         if (mds != m) throw new ArgumentException($"ds has lengths {Shape(ds.Lengths)} but x {Shape(x.Lengths)} needs {m} rows.", nameof(ds));
-        var work = Workspace(workspace, nameof(workspace), device, m, (long)r * k);
         Output(da, nameof(da), device, r, k);
-        EnqueueDa(device, ds.View.AsContiguous(), x.View.AsContiguous(), m, k, r, dropout, work, da.View.AsContiguous());
+        EnqueueDa(device, ds.View.AsContiguous(), x.View.AsContiguous(), m, k, r, dropout, da.View.AsContiguous());
     }
 
     /// <summary>
@@ -130,15 +119,15 @@ public static partial class Lora
     }
 
     internal static void EnqueueDsDb<T>(ComputeDevice device, ArrayView<T> dy, int m, int n, ArrayView<T> b, ArrayView<float> s, int r,
-        float alpha, ArrayView<float> workspace, ArrayView<float> ds, ArrayView<float> db) where T : unmanaged
+        float alpha, ArrayView<float> ds, ArrayView<float> db) where T : unmanaged
     {
         RowProduct(device, new LoraRowProduct.Args<T>(dy, m, n, b, 1, 1, default, ds, r), new SingleLoraAdapter(r, alpha));
-        ColumnProduct(device, new LoraColumnProduct.Args<T>(s, r, dy, m, n, r, default, alpha, 1, db), workspace, db);
+        ColumnProduct(device, new LoraColumnProduct.Args<T>(s, r, dy, m, n, r, default, alpha, 1, db), db);
     }
 
     internal static void EnqueueDa<T>(ComputeDevice device, ArrayView<float> ds, ArrayView<T> x, int m, int k, int r, LoraDropout dropout,
-        ArrayView<float> workspace, ArrayView<float> da) where T : unmanaged =>
-        ColumnProduct(device, new LoraColumnProduct.Args<T>(ds, r, x, m, k, r, dropout, 1f, 0, da), workspace, da);
+        ArrayView<float> da) where T : unmanaged =>
+        ColumnProduct(device, new LoraColumnProduct.Args<T>(ds, r, x, m, k, r, dropout, 1f, 0, da), da);
 
     private static void RowProduct<T, TMap>(ComputeDevice device, LoraRowProduct.Args<T> args, in TMap map)
         where T : unmanaged where TMap : struct, ILoraAdapterMap
@@ -151,15 +140,15 @@ public static partial class Lora
             LoraRowProduct.Launch<BFloat16, BF16, TMap>(device, Unsafe.As<LoraRowProduct.Args<T>, LoraRowProduct.Args<BFloat16>>(ref args), map);
     }
 
-    private static void ColumnProduct<T>(ComputeDevice device, LoraColumnProduct.Args<T> args, ArrayView<float> workspace, ArrayView<float> destination)
+    private static void ColumnProduct<T>(ComputeDevice device, LoraColumnProduct.Args<T> args, ArrayView<float> destination)
         where T : unmanaged
     {
         if (typeof(T) == typeof(float))
-            LoraColumnProduct.Launch<float, F32>(device, Unsafe.As<LoraColumnProduct.Args<T>, LoraColumnProduct.Args<float>>(ref args), workspace, destination);
+            LoraColumnProduct.Launch<float, F32>(device, Unsafe.As<LoraColumnProduct.Args<T>, LoraColumnProduct.Args<float>>(ref args), destination);
         else if (typeof(T) == typeof(DeviceHalf))
-            LoraColumnProduct.Launch<DeviceHalf, F16>(device, Unsafe.As<LoraColumnProduct.Args<T>, LoraColumnProduct.Args<DeviceHalf>>(ref args), workspace, destination);
+            LoraColumnProduct.Launch<DeviceHalf, F16>(device, Unsafe.As<LoraColumnProduct.Args<T>, LoraColumnProduct.Args<DeviceHalf>>(ref args), destination);
         else
-            LoraColumnProduct.Launch<BFloat16, BF16>(device, Unsafe.As<LoraColumnProduct.Args<T>, LoraColumnProduct.Args<BFloat16>>(ref args), workspace, destination);
+            LoraColumnProduct.Launch<BFloat16, BF16>(device, Unsafe.As<LoraColumnProduct.Args<T>, LoraColumnProduct.Args<BFloat16>>(ref args), destination);
     }
 
     // ---- validation ----
@@ -197,19 +186,6 @@ public static partial class Lora
     private static void RequireFinite(float value, string name)
     {
         if (!float.IsFinite(value)) throw new ArgumentOutOfRangeException(name, value, $"{name} must be finite.");
-    }
-
-    private static ArrayView<float> Workspace(DeviceTensorSpan<float> workspace, string name, ComputeDevice device, int m, long plane)
-    {
-        int chunks = LoraColumnProduct.Chunks(m);
-        if (chunks == 1) return default;
-        long needed = chunks * plane;
-        if (workspace.IsEmptyView)
-            throw new ArgumentException($"{name} is empty but {m} tokens need {needed} floats (see Lora.BackwardWorkspaceLength).", name);
-        Require.SameDevice(device, workspace.Device, name);
-        Require.Dense(workspace, name);
-        Require.AtLeast(workspace.FlattenedLength, needed, name, $"the split-M partials of {m} tokens");
-        return workspace.View.AsContiguous().SubView(0, needed);
     }
 
     private static void RequireAdapters<T>(LoraAdapterSet<T> adapters, ComputeDevice device, int k, string name) where T : unmanaged

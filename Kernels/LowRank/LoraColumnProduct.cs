@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using Kernels.Engine;
 using Kernels.Runtime;
 using Kernels.Tensors;
 
@@ -9,7 +10,7 @@ namespace Kernels.LowRank;
 /// The rank-space reductions over tokens of the LoRA backward: dA = dSᵀ·drop(X) (r×K, the mask regenerated from the
 /// seed while X is staged) and dB = α·dYᵀ·S (N×r). Both are out(j, c) = scale·Σ_m P[m, j]·Q(m, c) with a small f32
 /// P (M×r) and a wide 16/32-bit Q (M×L). The token axis is cut into fixed chunks of <see cref="ChunkRows"/> rows;
-/// each group owns (32 columns × one chunk), walks the chunk 8 rows at a time through shared memory, and writes its
+/// each group owns (32 columns × one chunk), walks the chunk 32 rows at a time through shared memory, and writes its
 /// partial plane; <see cref="SumChunksKernel"/> then adds the planes in chunk order. No atomics, and the chunking
 /// depends only on M, so results are bit-identical from run to run and across devices of one kind.
 /// </summary>
@@ -19,7 +20,7 @@ internal static class LoraColumnProduct
     public const int ChunkRows = 512;
 
     private const int BlockColumns = 32;
-    private const int BlockRows = 8;
+    private const int BlockRows = 32;
     private const int MaxRank = LoraAdapterSet<float>.MaxSupportedRank;
 
     /// <summary>Arguments of <see cref="Kernel{T, TConvert}"/>.</summary>
@@ -51,14 +52,15 @@ internal static class LoraColumnProduct
 
     /// <summary>
     /// Enqueues out = scale·Pᵀ·Q into <paramref name="destination"/> (r·L floats): directly when M fits one chunk,
-    /// else through <paramref name="workspace"/> (Chunks·r·L floats) and the ordered reduction.
+    /// else through Chunks·r·L floats of the engine's scratch buffer (<see cref="SplitKWorkspace"/>) and the ordered
+    /// reduction.
     /// </summary>
-    public static void Launch<T, TConvert>(ComputeDevice device, Args<T> args, ArrayView<float> workspace, ArrayView<float> destination)
+    public static void Launch<T, TConvert>(ComputeDevice device, Args<T> args, ArrayView<float> destination)
         where T : unmanaged where TConvert : struct, IElementConverter<T>
     {
         int chunks = Chunks(args.Rows);
         long plane = (long)args.Rank * args.Columns;
-        var target = chunks == 1 ? destination : workspace.SubView(0, chunks * plane);
+        var target = chunks == 1 ? destination : SplitKWorkspace.Get(device, chunks * plane);
         args = new Args<T>(args.Left, args.LeftStride, args.Right, args.Rows, args.Columns, args.Rank, args.Dropout,
             args.Scale, args.OutputTransposed, target);
         var kernel = device.GetKernel((typeof(LoraColumnProduct), typeof(T)), acc => acc.LoadKernel<Args<T>>(Kernel<T, TConvert>));

@@ -52,8 +52,11 @@ internal static class LoraRowProduct
         kernel(device.Stream, new KernelConfig(device.GroupsFor((long)args.Rows * group, group), group), args, map);
     }
 
-    /// <summary>Threads per group: 256 on a GPU, one warp on the CPU accelerator.</summary>
-    public static int GroupSize(ComputeDevice device) => Math.Min(MaxGroupSize, device.ElementwiseGroupSize);
+    /// <summary>
+    /// Threads per group: 256 on a GPU; 4 on the CPU accelerator, whose group threads are OS threads that meet at
+    /// every barrier (the kernels are correct for any group size up to <see cref="MaxGroupSize"/>).
+    /// </summary>
+    public static int GroupSize(ComputeDevice device) => device.IsCuda ? MaxGroupSize : Math.Min(4, device.Accelerator.WarpSize);
 
     /// <summary>The kernel (grid-stride over rows; one row per group at a time).</summary>
     public static void Kernel<T, TConvert, TMap>(Args<T> args, TMap map)
@@ -93,15 +96,18 @@ internal static class LoraRowProduct
         int pairs = rank * slices;
         for (int p = tid; p < pairs; p += g) partial[p] = 0f;
         long rowBase = (long)row * length;
-        for (int t0 = 0; rank > 0 && t0 < length; t0 += g)
+        // Chunks of MaxGroupSize elements whatever the group size: one barrier pair per chunk.
+        for (int t0 = 0; rank > 0 && t0 < length; t0 += MaxGroupSize)
         {
             Group.Barrier();
-            int t = t0 + tid;
-            float v = 0f;
-            if (t < length) v = default(TConvert).ToFloat(input[rowBase + t]) * dropout.Factor(rowBase + t);
-            staged[tid] = v;
+            int n = Min(MaxGroupSize, length - t0);
+            for (int c = tid; c < MaxGroupSize; c += g)
+            {
+                float v = 0f;
+                if (c < n) v = default(TConvert).ToFloat(input[rowBase + t0 + c]) * dropout.Factor(rowBase + t0 + c);
+                staged[c] = v;
+            }
             Group.Barrier();
-            int n = Min(g, length - t0);
             for (int p = tid; p < pairs; p += g)
             {
                 int j = p / slices, s = p - j * slices;

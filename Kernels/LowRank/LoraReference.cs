@@ -11,7 +11,7 @@ public static class LoraReference
     public static double Dropped(ReadOnlySpan<float> x, int k, int row, int column, LoraDropout dropout)
     {
         long e = (long)row * k + column;
-        return dropout.Keeps(e) ? x[(int)e] / (1.0 - dropout.P) : 0.0;
+        return dropout.Keeps(e) ? x[checked((int)e)] / (1.0 - dropout.P) : 0.0;
     }
 
     /// <summary>S = drop(X)·Aᵀ (M×r).</summary>
@@ -28,19 +28,35 @@ public static class LoraReference
 
     /// <summary>Y = X·Wᵀ + α·(drop(X)·Aᵀ)·Bᵀ (+ bias, when <paramref name="bias"/> is not empty), Y M×N.</summary>
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> a, ReadOnlySpan<float> b,
-        ReadOnlySpan<float> bias, int m, int k, int n, int rank, float alpha, LoraDropout dropout, Span<double> y)
+        ReadOnlySpan<float> bias, int m, int k, int n, int rank, float alpha, LoraDropout dropout, Span<double> y) =>
+        ForwardRows(x, w, a, b, bias, k, n, rank, alpha, dropout, Enumerable.Range(0, m).ToArray(), y);
+
+    /// <summary>
+    /// Rows <paramref name="rows"/> of <see cref="Forward"/> (y is rows.Length × N): the reference for spot checks at
+    /// shapes too large for a full f64 product. Row indices are absolute, so the dropout mask is the real one.
+    /// </summary>
+    public static void ForwardRows(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> a, ReadOnlySpan<float> b,
+        ReadOnlySpan<float> bias, int k, int n, int rank, float alpha, LoraDropout dropout, ReadOnlySpan<int> rows, Span<double> y)
     {
-        var s = new double[(long)m * rank];
-        Shrink(x, a, m, k, rank, dropout, s);
-        for (int i = 0; i < m; i++)
+        var s = new double[rank];
+        for (int q = 0; q < rows.Length; q++)
+        {
+            int i = rows[q];
+            for (int j = 0; j < rank; j++)
+            {
+                double sum = 0;
+                for (int c = 0; c < k; c++) sum += Dropped(x, k, i, c, dropout) * a[j * k + c];
+                s[j] = sum;
+            }
             for (int o = 0; o < n; o++)
             {
                 double sum = bias.IsEmpty ? 0 : bias[o];
                 for (int c = 0; c < k; c++) sum += (double)x[i * k + c] * w[o * k + c];
                 double lora = 0;
-                for (int j = 0; j < rank; j++) lora += s[i * rank + j] * b[o * rank + j];
-                y[i * n + o] = sum + alpha * lora;
+                for (int j = 0; j < rank; j++) lora += s[j] * b[o * rank + j];
+                y[q * n + o] = sum + alpha * lora;
             }
+        }
     }
 
     /// <summary>
@@ -91,16 +107,31 @@ public static class LoraReference
     /// (−1: base only). Each adapter is (rank, scale, A r×K, B N×r) as f32.
     /// </summary>
     public static void SegmentedForward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias,
-        IReadOnlyList<LoraAdapter<float>> adapters, ReadOnlySpan<int> rowAdapters, int m, int k, int n, LoraDropout dropout, Span<double> y)
+        IReadOnlyList<LoraAdapter<float>> adapters, ReadOnlySpan<int> rowAdapters, int m, int k, int n, LoraDropout dropout, Span<double> y) =>
+        SegmentedForwardRows(x, w, bias, adapters, rowAdapters, k, n, dropout, Enumerable.Range(0, m).ToArray(), y);
+
+    /// <summary>Rows <paramref name="rows"/> of <see cref="SegmentedForward"/> (y is rows.Length × N), for spot checks.</summary>
+    public static void SegmentedForwardRows(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias,
+        IReadOnlyList<LoraAdapter<float>> adapters, ReadOnlySpan<int> rowAdapters, int k, int n, LoraDropout dropout,
+        ReadOnlySpan<int> rows, Span<double> y)
     {
-        for (int i = 0; i < m; i++)
+        for (int q = 0; q < rows.Length; q++)
+        {
+            int i = rows[q];
+            int id = rowAdapters[i];
+            var ad = id >= 0 ? adapters[id] : null;
+            var s = new double[ad?.Rank ?? 0];
+            for (int j = 0; j < s.Length; j++)
+                for (int c = 0; c < k; c++) s[j] += Dropped(x, k, i, c, dropout) * ad!.A[j * k + c];
             for (int o = 0; o < n; o++)
             {
                 double sum = bias.IsEmpty ? 0 : bias[o];
                 for (int c = 0; c < k; c++) sum += (double)x[i * k + c] * w[o * k + c];
-                y[i * n + o] = sum;
+                double lora = 0;
+                for (int j = 0; j < s.Length; j++) lora += s[j] * ad!.B[o * ad.Rank + j];
+                y[q * n + o] = sum + (ad?.Scale ?? 0) * lora;
             }
-        AddLora(x, adapters, rowAdapters, m, k, n, dropout, y);
+        }
     }
 
     /// <summary>BGMV: y[m] += α_a·(x[m]·A_aᵀ)·B_aᵀ for rows whose adapter a ≥ 0 (no dropout at decode).</summary>

@@ -1,0 +1,341 @@
+using Kernels.Quantization;
+using Kernels.Runtime;
+using Kernels.Tensors;
+using Kernels.Tests.Harness;
+using Xunit;
+using DeviceHalf = ILGPU.Half;
+
+namespace Kernels.Tests.Quantization;
+
+public class BlockwiseTests
+{
+    private static ComputeDevice Device => Devices.CpuSmall;
+
+    private static CodeBook Book(string name) => CodeBook.All.Single(b => b.Name == name);
+
+    // Blocks of different scales so absmax varies, plus exact zeros.
+    private static float[] Data(Seeded seed, int n, bool unsigned)
+    {
+        var x = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            float scale = MathF.Pow(10f, (i / 97) % 5 - 2);
+            x[i] = unsigned ? scale * (float)seed.Random.NextDouble() : scale * seed.NextNormal();
+            if (i % 53 == 0) x[i] = 0f;
+        }
+        return x;
+    }
+
+    public static TheoryData<string, int, string, int> KernelCases() => new()
+    {
+        { "dynamic-signed", 32, "f32", 3 * 32 + 17 },
+        { "dynamic-signed", 64, "f16", 1001 },
+        { "dynamic-signed", 128, "bf16", 999 },
+        { "dynamic-signed", 256, "f32", 4099 },
+        { "dynamic-signed", 512, "f16", 1537 },
+        { "dynamic-signed", 1024, "f32", 3001 },
+        { "dynamic-signed", 2048, "bf16", 4097 },
+        { "dynamic-signed", 4096, "f32", 9001 },
+        { "dynamic-signed", 4096, "f16", 100 },      // shorter than one block
+        { "dynamic-signed", 256, "f32", 1 },
+        { "dynamic-unsigned", 256, "f16", 1000 },
+        { "linear-signed", 128, "bf16", 777 },
+        { "linear-unsigned", 64, "f32", 640 },
+        { "nf4", 64, "f32", 1001 },
+        { "nf4", 32, "f16", 33 },
+        { "nf4", 4096, "bf16", 5001 },
+        { "nf4", 256, "f32", 1 },
+        { "nf4", 512, "f32", 3 },
+        { "fp4", 128, "f32", 999 },
+        { "fp4", 64, "bf16", 4096 },
+        { "fp4", 2048, "f16", 2047 },
+    };
+
+    [Theory]
+    [MemberData(nameof(KernelCases))]
+    public void KernelCodesEqualReference(string bookName, int blockSize, string type, int n)
+    {
+        switch (type)
+        {
+            case "f32": RunEqualReference<float>(Book(bookName), blockSize, n); break;
+            case "f16": RunEqualReference<DeviceHalf>(Book(bookName), blockSize, n); break;
+            default: RunEqualReference<BFloat16>(Book(bookName), blockSize, n); break;
+        }
+    }
+
+    private static void RunEqualReference<T>(CodeBook map, int blockSize, int n) where T : unmanaged, IEquatable<T>
+    {
+        var seed = Seeded.Create();
+        var host = ElementTypes.FromFloat<T>(Data(seed, n, map.Values[0] >= 0));
+        var (refCodes, refAbsmax) = BlockwiseReference.Quantize<T>(host, map, blockSize);
+        using var x = Device.Upload<T>(host);
+        using var codes = Device.Allocate<byte>((nint)Blockwise.CodeBytes(n, map));
+        using var absmax = Device.Allocate<float>((nint)Blockwise.BlockCount(n, blockSize));
+        foreach (byte poison in new byte[] { 0x00, 0xFF }) // two poisons: an unwritten byte cannot match both
+        {
+            Poison.Fill(codes, poison);
+            Poison.Fill(absmax);
+            Blockwise.Quantize<T>(x, map, blockSize, codes, absmax);
+            Device.Synchronize();
+            Compare.Exact<byte>(codes.ToArray(), refCodes, $"{map} B={blockSize} {typeof(T).Name} n={n} codes", seed);
+            Compare.Exact<float>(absmax.ToArray(), refAbsmax, "absmax", seed);
+        }
+
+        var expected = new T[n];
+        BlockwiseReference.Dequantize<T>(refCodes, refAbsmax, map, blockSize, expected);
+        using var y = Device.Allocate<T>(n);
+        Poison.Fill(y);
+        Blockwise.Dequantize<T>(codes, absmax, map, blockSize, y);
+        var got = y.ToArray();
+        Poison.AssertAllWritten<T>(got, "dequantized", seed);
+        Compare.Exact<T>(got, expected, "dequantized", seed); // one fp32 multiply then one rounding: exact on every device
+    }
+
+    [Fact]
+    public void UnalignedViewsTakeTheScalarPathAndAgree()
+    {
+        var seed = Seeded.Create();
+        var map = CodeBook.DynamicSigned;
+        int n = 1000, blockSize = 64;
+        var all = seed.Normal(n + 3);
+        using var xAll = Device.Upload<float>(all);
+        var x = xAll.Span.Slice(3..); // 12-byte offset: not 16-byte aligned
+        using var codesAll = Device.Allocate<byte>(n + 5);
+        var codes = codesAll.Span.Slice(5..);
+        using var absmax = Device.Allocate<float>((nint)Blockwise.BlockCount(n, blockSize));
+        Blockwise.Quantize<float>(x, map, blockSize, codes, absmax);
+        var (refCodes, refAbsmax) = BlockwiseReference.Quantize<float>(all.AsSpan(3), map, blockSize);
+        Compare.Exact<byte>(codes.AsReadOnly().ToArray(), refCodes, "unaligned codes", seed);
+        Compare.Exact<float>(absmax.ToArray(), refAbsmax, "unaligned absmax", seed);
+        using var outAll = Device.Allocate<float>(n + 1);
+        var output = outAll.Span.Slice(1..);
+        Blockwise.Dequantize<float>(codes, absmax, map, blockSize, output);
+        Compare.Exact<float>(output.AsReadOnly().ToArray(), BlockwiseReference.Dequantize(refCodes, refAbsmax, map, blockSize, n), "unaligned dequantize", seed);
+    }
+
+    // bitsandbytes' bounds were measured on 2^20-element tensors. At 2^16 elements the sample mean has a standard error,
+    // dominated by the block-to-block spread of absmax, so it is estimated from per-block mean errors and the check
+    // allows the bound plus four standard errors.
+    private static void AssertMeanAbs(float[] x, CodeBook map, int blockSize, bool onDevice, double bound, string what, Seeded seed)
+    {
+        var err = AbsErrors(x, map, blockSize, onDevice);
+        double mean = err.Average();
+        var blockMeans = err.Chunk(blockSize).Select(c => c.Average()).ToArray();
+        double sd = Math.Sqrt(blockMeans.Select(e => (e - mean) * (e - mean)).Sum() / Math.Max(1, blockMeans.Length - 1));
+        double allowed = bound + 4 * sd / Math.Sqrt(blockMeans.Length);
+        Assert.True(mean <= allowed, $"{what}: mean abs error {mean:F5} > {bound} + 4 s.e. = {allowed:F5} {seed.Tag}");
+    }
+
+    private static double[] AbsErrors(float[] x, CodeBook map, int blockSize, bool onDevice)
+    {
+        float[] back;
+        if (onDevice)
+        {
+            using var dx = Device.Upload<float>(x);
+            using var codes = Device.Allocate<byte>((nint)Blockwise.CodeBytes(x.Length, map));
+            using var absmax = Device.Allocate<float>((nint)Blockwise.BlockCount(x.Length, blockSize));
+            using var y = Device.Allocate<float>(x.Length);
+            Blockwise.Quantize<float>(dx, map, blockSize, codes, absmax);
+            Blockwise.Dequantize<float>(codes, absmax, map, blockSize, y);
+            back = y.ToArray();
+        }
+        else
+        {
+            var (c, a) = BlockwiseReference.Quantize<float>(x, map, blockSize);
+            back = BlockwiseReference.Dequantize(c, a, map, blockSize, x.Length);
+        }
+        var err = new double[x.Length];
+        for (int i = 0; i < x.Length; i++) err[i] = Math.Abs(x[i] - back[i]);
+        return err;
+    }
+
+    [Fact]
+    public void RoundTripErrorsAreWithinBitsandbytesBounds()
+    {
+        var seed = Seeded.Create();
+        const int n = 1 << 16;
+        var randn = seed.Normal(n);
+        var rand = seed.Uniform(n);
+        // research/bitsandbytes.md §4 (test_functional.py thresholds and the 4-bit mean+7σ values).
+        AssertMeanAbs(randn, CodeBook.DynamicSigned, 4096, true, 0.011, "8-bit dynamic randn B=4096", seed);
+        AssertMeanAbs(randn, CodeBook.DynamicSigned, 256, false, 0.011, "8-bit dynamic randn B=256", seed);
+        AssertMeanAbs(rand, CodeBook.DynamicSigned, 256, false, 0.0036, "8-bit dynamic rand, signed map", seed);
+        AssertMeanAbs(rand, CodeBook.DynamicUnsigned, 256, false, 0.0023, "8-bit dynamic rand, unsigned map", seed);
+        AssertMeanAbs(randn, CodeBook.NF4, 256, true, 0.0803, "NF4 randn B=256", seed);
+        AssertMeanAbs(randn, CodeBook.NF4, 64, false, 0.0728, "NF4 randn B=64", seed);
+        AssertMeanAbs(randn, CodeBook.FP4, 64, false, 0.11, "FP4 randn B=64 (mistral.rs bound)", seed);
+    }
+
+    [Fact]
+    public void ZeroNanInfSubnormalAndSingleElementBlocks()
+    {
+        var map = CodeBook.DynamicSigned;
+        const int b = 32;
+        var x = new float[6 * b + 1];
+        // block 0: all zero. block 1: all NaN. block 2: one NaN, one +Inf, one −Inf among finite values.
+        for (int i = b; i < 2 * b; i++) x[i] = float.NaN;
+        for (int i = 2 * b; i < 3 * b; i++) x[i] = (i - 2 * b - 16) * 0.09375f; // exact: −1.5 … 1.40625
+        x[2 * b + 3] = float.NaN; x[2 * b + 4] = float.PositiveInfinity; x[2 * b + 5] = float.NegativeInfinity;
+        // block 3: subnormals. block 4: all +Inf. block 5: −0 and tiny normals. block 6: a single element.
+        for (int i = 3 * b; i < 4 * b; i++) x[i] = (i % 2 == 0 ? 1 : -1) * 1e-40f * (i - 3 * b + 1) / b;
+        for (int i = 4 * b; i < 5 * b; i++) x[i] = float.PositiveInfinity;
+        for (int i = 5 * b; i < 6 * b; i++) x[i] = i % 3 == 0 ? -0f : 1e-30f;
+        x[6 * b] = -2.5f;
+
+        using var dx = Device.Upload<float>(x);
+        using var codes = Device.Allocate<byte>(x.Length);
+        using var absmax = Device.Allocate<float>(7);
+        using var counter = Device.Allocate<long>(1);
+        using var y = Device.Allocate<float>(x.Length);
+        Blockwise.Quantize<float>(dx, map, b, codes, absmax, new BlockwiseOptions { NonFiniteCount = counter });
+        Blockwise.Dequantize<float>(codes, absmax, map, b, y);
+        var c = codes.ToArray();
+        var a = absmax.ToArray();
+        var back = y.ToArray();
+
+        Assert.Equal(b + 3 + b, counter.ToArray()[0]);
+        Assert.Equal(0f, a[0]);
+        for (int i = 0; i < b; i++) { Assert.Equal(map.ZeroCode, c[i]); Assert.Equal(0f, back[i]); }
+        Assert.Equal(0f, a[1]); // all-NaN: no finite element, absmax 0 (bitsandbytes: −FLT_MAX → 3.4e38)
+        for (int i = b; i < 2 * b; i++) { Assert.Equal(map.ZeroCode, c[i]); Assert.Equal(0f, back[i]); }
+        Assert.Equal(1.5f, a[2]); // finite maximum only: ±∞ does not poison the block
+        Assert.Equal(map.ZeroCode, c[2 * b + 3]);
+        Assert.Equal(map.PlusOneCode, c[2 * b + 4]);
+        Assert.Equal(map.MinusOneCode, c[2 * b + 5]);
+        Assert.Equal(1.5f, back[2 * b + 4]);
+        Assert.Equal(map.Values[0] * 1.5f, back[2 * b]); // −1.5 is −1 after scaling: code 0 (the signed map has no −1)
+        for (int i = 2 * b; i < 3 * b; i++) Assert.True(float.IsFinite(back[i]));
+        Assert.Equal(1e-40f, a[3]); // subnormal absmax is exact
+        Assert.Equal(0f, a[4]); // all +∞: no finite element
+        for (int i = 4 * b; i < 5 * b; i++) Assert.Equal(map.PlusOneCode, c[i]);
+        Assert.Equal(1e-30f, a[5]);
+        Assert.Equal(2.5f, a[6]);
+        Assert.Equal(map.Values[0] * 2.5f, back[6 * b]);
+
+        // Codes equal the reference, including its non-finite count.
+        var refCodes = new byte[x.Length];
+        var refAbsmax = new float[7];
+        long bad = BlockwiseReference.Quantize<float>(x, map, b, refCodes, refAbsmax);
+        Assert.Equal(counter.ToArray()[0], bad);
+        Compare.Exact<byte>(c, refCodes, "edge codes");
+        Compare.Exact<float>(a, refAbsmax, "edge absmax");
+    }
+
+    [Fact]
+    public void SubnormalBlockRoundTripsItsExtremesExactly()
+    {
+        var map = CodeBook.DynamicSigned;
+        var x = new float[64];
+        for (int i = 0; i < x.Length; i++) x[i] = 1e-41f * (i - 20);
+        var (codes, absmax) = BlockwiseReference.Quantize<float>(x, map, 64);
+        Assert.Equal(x[^1], absmax[0]);
+        Assert.Equal(255, codes[^1]); // the maximum maps to +1 exactly despite the missing reciprocal
+        Assert.Equal(127, codes[20]);
+        using var dx = Device.Upload<float>(x);
+        using var dc = Device.Allocate<byte>(64);
+        using var da = Device.Allocate<float>(1);
+        Blockwise.Quantize<float>(dx, map, 64, dc, da);
+        Compare.Exact<byte>(dc.ToArray(), codes, "subnormal codes");
+    }
+
+    [Fact]
+    public void FourBitPacksFirstElementInHighNibbleAndPadsWithZeroCode()
+    {
+        var map = CodeBook.NF4;
+        float[] x = [1f, -1f, 0f]; // codes 15, 0, 7 and the pad 7
+        using var dx = Device.Upload<float>(x);
+        using var codes = Device.Allocate<byte>(2);
+        using var absmax = Device.Allocate<float>(1);
+        Poison.Fill(codes, (byte)0xEE);
+        Blockwise.Quantize<float>(dx, map, 64, codes, absmax);
+        Assert.Equal(new byte[] { 0xF0, 0x77 }, codes.ToArray());
+        Assert.Equal(new byte[] { 0xF0, 0x77 }, BlockwiseReference.Quantize<float>(x, map, 64).Codes);
+    }
+
+    [Fact]
+    public void StochasticRoundingIsSeededDeterministicAndUnbiased()
+    {
+        var seed = Seeded.Create();
+        var map = CodeBook.DynamicSigned;
+        int n = 8192, b = 256;
+        var x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = i % b == 0 ? 1f : 0.3f; // 0.3 lies between two codes
+        ulong s = (ulong)seed.Seed * 0x9E3779B97F4A7C15UL + 1;
+        using var dx = Device.Upload<float>(x);
+        using var codes = Device.Allocate<byte>(n);
+        using var absmax = Device.Allocate<float>(n / b);
+        Blockwise.Quantize<float>(dx, map, b, codes, absmax, new BlockwiseOptions { StochasticSeed = s });
+        var c = codes.ToArray();
+        var (refCodes, _) = BlockwiseReference.Quantize<float>(x, map, b, s);
+        Compare.Exact<byte>(c, refCodes, "stochastic codes vs reference", seed);
+        var (otherSeed, _) = BlockwiseReference.Quantize<float>(x, map, b, s + 1);
+        Assert.False(otherSeed.AsSpan().SequenceEqual(refCodes), $"another seed must give other codes {seed.Tag}");
+        var (nearest, _) = BlockwiseReference.Quantize<float>(x, map, b);
+        Assert.Equal(2, c.Where((_, i) => i % b != 0).Distinct().Count());
+        double mean = 0;
+        int count = 0;
+        for (int i = 0; i < n; i++)
+            if (i % b != 0) { mean += map.Values[c[i]]; count++; }
+        mean /= count;
+        double spread = map.Values[nearest[1] + 1] - map.Values[nearest[1] - 1];
+        Assert.True(Math.Abs(mean - 0.3) < 0.05 * spread, $"stochastic mean {mean} vs 0.3 {seed.Tag}");
+    }
+
+    [Fact]
+    public void BadInputThrowsAndLeavesDestinationsUnchanged()
+    {
+        var map = CodeBook.DynamicSigned;
+        int n = 100;
+        using var x = Device.Upload<float>(new float[n]);
+        using var codes = Device.Allocate<byte>(n);
+        using var absmax = Device.Allocate<float>(4);
+        using var shortAbsmax = Device.Allocate<float>(3);
+        using var shortCodes = Device.Allocate<byte>(n - 1);
+        using var y = Device.Allocate<float>(n);
+        using var wide = Device.Upload<float>(new float[2 * n], 10, 20);
+        Poison.Fill(codes, (byte)0x5A);
+        Poison.Fill(absmax);
+        Poison.Fill(y);
+        var codesBefore = codes.ToArray();
+        var absmaxBefore = absmax.ToArray();
+        var yBefore = y.ToArray();
+
+        Assert.Throws<ArgumentException>(() => Blockwise.Quantize<float>(x, map, 32, codes, shortAbsmax));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Blockwise.Quantize<float>(x, map, 48, codes, absmax));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Blockwise.Quantize<float>(x, map, 16, codes, absmax));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Blockwise.Quantize<float>(x, map, 8192, codes, absmax));
+        Assert.Throws<ArgumentException>(() => Blockwise.Quantize<float>(x, map, 32, shortCodes, absmax));
+        Assert.Throws<ArgumentException>(() => Blockwise.Quantize<float>(x, CodeBook.NF4, 32, codes, absmax)); // 4-bit needs 50 bytes
+        Assert.Throws<ArgumentException>(() => Blockwise.Quantize<float>(wide.Span.Slice(.., ..5).AsReadOnly(), map, 32, codes, absmax)); // strided
+        using var counter2 = Device.Allocate<long>(2);
+        Assert.Throws<ArgumentException>(() => Blockwise.Quantize<float>(x, map, 32, codes, absmax, new BlockwiseOptions { NonFiniteCount = counter2 }));
+        Assert.Throws<ArgumentException>(() => Blockwise.Dequantize<float>(codes, shortAbsmax, map, 32, y));
+        Assert.Throws<ArgumentException>(() => Blockwise.Dequantize<float>(shortCodes, absmax, map, 32, y));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Blockwise.Dequantize<float>(codes, absmax, map, 100, y));
+        Assert.Throws<ArgumentException>(() => Blockwise.Dequantize<float>(codes, absmax, CodeBook.FP4, 32, y));
+        Assert.Throws<NotSupportedException>(() => Blockwise.Quantize<double>(Device.Allocate<double>(n), map, 32, codes, absmax));
+        Assert.Throws<ArgumentNullException>(() => Blockwise.Quantize<float>(x, null!, 32, codes, absmax));
+        using (var other = Devices.CpuWarp32.Allocate<float>(4))
+            Assert.Throws<ArgumentException>(() => Blockwise.Quantize<float>(x, map, 32, codes, other));
+
+        Device.Synchronize();
+        Poison.AssertUnchanged(codes, codesBefore, "codes");
+        Compare.Exact<int>(absmax.ToArray().Select(BitConverter.SingleToInt32Bits).ToArray(), absmaxBefore.Select(BitConverter.SingleToInt32Bits).ToArray(), "absmax unchanged");
+        Compare.Exact<int>(y.ToArray().Select(BitConverter.SingleToInt32Bits).ToArray(), yBefore.Select(BitConverter.SingleToInt32Bits).ToArray(), "output unchanged");
+    }
+
+    [Fact]
+    public void SizesAndCounts()
+    {
+        Assert.Equal(4, Blockwise.BlockCount(1000, 256));
+        Assert.Equal(0, Blockwise.BlockCount(0, 256));
+        Assert.Equal(1L << 32, Blockwise.BlockCount(1L << 40, 256)); // 64-bit lengths
+        Assert.Equal(1001, Blockwise.CodeBytes(1001, CodeBook.DynamicSigned));
+        Assert.Equal(501, Blockwise.CodeBytes(1001, CodeBook.NF4));
+        Assert.Equal(3L << 40, Blockwise.CodeBytes(3L << 41, CodeBook.FP4));
+        using var x = Device.Allocate<float>(0);
+        using var codes = Device.Allocate<byte>(0);
+        using var absmax = Device.Allocate<float>(0);
+        Blockwise.Quantize<float>(x, CodeBook.DynamicSigned, 64, codes, absmax); // empty input: nothing to do
+    }
+}

@@ -30,7 +30,10 @@ public class LoraPtxTests
         var dx = EnginePtx(arch, typeof(WideTile), typeof(F16Mma), typeof(LoraTransposedWeightProducer),
             typeof(LoraDxEpilogue<DeviceHalf, F16>));
         Assert.Contains("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", dx);
-        Assert.DoesNotContain("FusedMultiplyAdd", forward + multi + dx);
+        var qlora = EnginePtx(arch, typeof(WideTile), typeof(F16Mma), typeof(LoraQuantizedWeightProducer<F16Mma>),
+            typeof(LoraExpandEpilogue<DeviceHalf, F16, SingleLoraAdapter>));
+        Assert.Contains("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", qlora);
+        Assert.DoesNotContain("FusedMultiplyAdd", forward + multi + dx + qlora);
     }
 
     [Theory]

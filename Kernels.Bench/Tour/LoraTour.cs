@@ -1,4 +1,5 @@
 using Kernels.LowRank;
+using Kernels.Quantization;
 using Kernels.Runtime;
 using Kernels.Tensors;
 using DeviceHalf = ILGPU.Half;
@@ -25,6 +26,7 @@ public sealed class LoraTour : ITourSuite
         yield return ForwardCase(shape);
         yield return BackwardCase(shape);
         yield return SegmentedCase(context.Full ? new Shape(8192, 4096, 4096, 64) : new Shape(24, 64, 48, 64));
+        yield return QuantizedCase(shape);
         yield return BgmvCase(context.Full ? new Shape(16, 4096, 4096, 16) : new Shape(4, 64, 48, 16));
     }
 
@@ -314,6 +316,61 @@ public sealed class LoraTour : ITourSuite
                 };
                 run.Notes["segments"] = string.Join("/", starts.Zip(starts.Skip(1), (p, q) => q - p));
                 run.Notes["W reads"] = "1 (one GEMM for all segments)";
+                return run;
+            },
+        };
+    }
+
+    private static TourCase QuantizedCase(Shape sh)
+    {
+        var (m, k, n, r) = sh;
+        const int blockSize = 64;
+        // NF4 codes (½ byte) + nested absmax (1 byte per block + 4 bytes per 256 blocks) instead of 2 bytes per weight.
+        double weightBytes = (double)n * k / 2 + (double)n * k / blockSize + 4.0 * n * k / blockSize / 256;
+        double compulsory = B * ((double)m * k + (double)r * k + (double)n * r + (double)m * n) + weightBytes + 4.0 * m * r;
+        return new TourCase
+        {
+            Op = $"lora QLoRA forward NF4 B={blockSize} r={r} p={P}",
+            Shape = $"M={m} K={k} N={n}",
+            DType = "f16",
+            Flops = 2.0 * m * n * k + 2.0 * m * k * r + 2.0 * m * n * r,
+            Bytes = compulsory,
+            Setup = context =>
+            {
+                var device = context.Device;
+                var random = new Random(13);
+                var x = Operand(random, (long)m * k, 1f);
+                var w = Operand(random, (long)n * k, 0.02f);
+                var a = Operand(random, (long)r * k, 0.02f);
+                var b = Operand(random, (long)n * r, 0.02f);
+                float alpha = 32f / r;
+                var dropout = new LoraDropout(P, 4321, 2);
+                var xd = device.Upload<DeviceHalf>(x.Typed, m, k);
+                var ad = device.Upload<DeviceHalf>(a.Typed, r, k);
+                var bd = device.Upload<DeviceHalf>(b.Typed, n, r);
+                using var wd = device.Upload<DeviceHalf>(w.Typed, (nint)((long)n * k));
+                var q = BlockwiseQuantized.Quantize<DeviceHalf>(wd, CodeBook.NF4, blockSize, nested: true);
+                var s = device.Allocate<float>(m, r);
+                var y = device.Allocate<DeviceHalf>(m, n);
+                var run = new TourRun
+                {
+                    Launch = () => Lora.QuantizedForward<DeviceHalf>(xd, q, ad, bd, null, alpha, dropout, s, y),
+                    Verify = () =>
+                    {
+                        using var wdq = device.Allocate<DeviceHalf>((nint)((long)n * k));
+                        q.Dequantize<DeviceHalf>(wdq);
+                        var wHost = new float[(long)n * k];
+                        ElementTypes.ToFloat<DeviceHalf>(wdq.ToArray(), wHost);
+                        var rows = SpotRows(m);
+                        var expected = new double[rows.Length * n];
+                        LoraReference.ForwardRows(x.Host, wHost, a.Host, b.Host, [], k, n, r, alpha, dropout, rows, expected);
+                        return RelativeError(Rows(y.ToArray(), n, rows), expected);
+                    },
+                    Bound = 2e-3,
+                    Release = () => { xd.Dispose(); ad.Dispose(); bd.Dispose(); q.Dispose(); s.Dispose(); y.Dispose(); },
+                };
+                run.Notes["W bits/weight"] = q.BitsPerElement.ToString("F3");
+                run.Notes["dequantized W in memory"] = "none (producer)";
                 return run;
             },
         };

@@ -12,24 +12,23 @@ public class LoraFusedTests
     private static readonly ComputeDeviceRef Device = new();
 
     [Theory]
-    [InlineData(1, 1, 0f, true, false)]
-    [InlineData(7, 8, 0.1f, false, true)]
-    [InlineData(129, 16, 0.1f, true, false)]
-    [InlineData(129, 64, 0f, false, true)]
-    [InlineData(7, 64, 0.1f, true, false)]
-    [InlineData(129, 1, 0f, true, true)]
-    [InlineData(1, 16, 0.1f, false, true)]
-    public void ForwardMatchesReference(int m, int r, float p, bool withBias, bool bf16)
+    [InlineData(1, 1, 0f, true, false, 40, 24)]
+    [InlineData(7, 8, 0.1f, false, false, 37, 21)] // K not a multiple of 8: the engine's scalar copy path
+    [InlineData(129, 16, 0.1f, true, false, 40, 24)]
+    [InlineData(129, 64, 0f, false, true, 40, 24)]
+    [InlineData(7, 64, 0.1f, true, false, 40, 24)]
+    [InlineData(129, 1, 0f, true, true, 37, 21)]
+    [InlineData(1, 16, 0.1f, false, false, 40, 24)]
+    public void ForwardMatchesReference(int m, int r, float p, bool withBias, bool bf16, int k, int n)
     {
-        if (bf16) ForwardCase<BFloat16>(m, r, p, withBias);
-        else ForwardCase<DeviceHalf>(m, r, p, withBias);
+        if (bf16) ForwardCase<BFloat16>(m, r, p, withBias, k, n);
+        else ForwardCase<DeviceHalf>(m, r, p, withBias, k, n);
     }
 
-    private static void ForwardCase<T>(int m, int r, float p, bool withBias) where T : unmanaged
+    private static void ForwardCase<T>(int m, int r, float p, bool withBias, int k, int n) where T : unmanaged
     {
         var seed = Seeded.Create();
         var device = Device.Value;
-        const int k = 40, n = 24;
         float alpha = 16f / r;
         using var x = LoraOperand<T>.Random(device, seed, 1f, m, k);
         using var w = LoraOperand<T>.Random(device, seed, 0.2f, n, k);
@@ -51,22 +50,21 @@ public class LoraFusedTests
     }
 
     [Theory]
-    [InlineData(1, 8, 0f, false)]
-    [InlineData(7, 16, 0.1f, true)]
-    [InlineData(129, 8, 0.1f, false)]
-    [InlineData(33, 64, 0f, true)]
-    [InlineData(7, 1, 0.1f, false)]
-    public void BackwardMatchesReference(int m, int r, float p, bool bf16)
+    [InlineData(1, 8, 0f, false, 40, 24)]
+    [InlineData(7, 16, 0.1f, false, 37, 21)] // N, K not multiples of 8: scalar copies of dY, edge tiles of Wᵀ
+    [InlineData(129, 8, 0.1f, false, 40, 24)]
+    [InlineData(33, 64, 0f, true, 40, 24)]
+    [InlineData(129, 1, 0.1f, true, 37, 21)]
+    public void BackwardMatchesReference(int m, int r, float p, bool bf16, int k, int n)
     {
-        if (bf16) BackwardCase<BFloat16>(m, r, p);
-        else BackwardCase<DeviceHalf>(m, r, p);
+        if (bf16) BackwardCase<BFloat16>(m, r, p, k, n);
+        else BackwardCase<DeviceHalf>(m, r, p, k, n);
     }
 
-    private static void BackwardCase<T>(int m, int r, float p) where T : unmanaged
+    private static void BackwardCase<T>(int m, int r, float p, int k, int n) where T : unmanaged
     {
         var seed = Seeded.Create();
         var device = Device.Value;
-        const int k = 40, n = 24;
         float alpha = 16f / r;
         using var x = LoraOperand<T>.Random(device, seed, 1f, m, k);
         using var w = LoraOperand<T>.Random(device, seed, 0.2f, n, k);

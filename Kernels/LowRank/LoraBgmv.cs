@@ -50,7 +50,7 @@ internal static class LoraBgmv
             int a = map.AdapterOf(row);
             if (a < 0) continue; // uniform over the group: the whole group skips the row
             int rank = map.Rank(a);
-            int slices = LoraRowProduct.Accumulate<T, TConvert>(args.X, row, args.K, args.APool, 0, map.AOffset(a), rank,
+            int slices = LoraRowProduct.Accumulate<T, TConvert>(args.X, row, 1, args.K, args.APool, 0, map.AOffset(a), rank,
                 default, staged, partial);
             for (int j = tid; j < rank; j += g)
             {

@@ -10,9 +10,10 @@ namespace Kernels.LowRank;
 /// j &lt; r_a, where a is row m's adapter. It is LoRA's shrink S = drop(X)·Aᵀ (E = A, r×K, with the dropout mask
 /// applied as X is staged, once per element) and the backward's dS = α·dY·B (E = B read as its transpose, c = α).
 /// Columns j ≥ r_a of the output row, and rows without an adapter, are written as zeros. r ≤ 128 is small, so this
-/// is a plain kernel rather than a tensor-core GEMM: each group owns one row at a time, stages 256-element chunks of
-/// it in shared memory, and splits the chunk over (j, slice) threads whose partial sums are added in slice order at
-/// the end (deterministic, no atomics).
+/// is a plain kernel rather than a tensor-core GEMM: each group owns a tile of 8 rows at a time (so each element of
+/// the factor is loaded once per tile, not once per row), stages 256-column chunks of them in shared memory, and
+/// splits the chunk over (j, slice) threads whose partial sums are added in slice order at the end (deterministic,
+/// no atomics).
 /// </summary>
 internal static class LoraRowProduct
 {
@@ -58,70 +59,133 @@ internal static class LoraRowProduct
     /// </summary>
     public static int GroupSize(ComputeDevice device) => device.IsCuda ? MaxGroupSize : Math.Min(4, device.Accelerator.WarpSize);
 
-    /// <summary>The kernel (grid-stride over rows; one row per group at a time).</summary>
+    /// <summary>Token rows a group takes at a time: A (or B) is read once per tile instead of once per row.</summary>
+    public const int RowsPerTile = 8;
+
+    /// <summary>
+    /// The kernel (grid-stride over tiles of <see cref="RowsPerTile"/> rows). A tile whose rows share one adapter (every
+    /// tile of a single-adapter call, all but segment-boundary tiles of a batch) is accumulated in one pass; a mixed
+    /// tile row by row. Each row's sums are formed in the same order either way, so S does not depend on the tiling.
+    /// </summary>
     public static void Kernel<T, TConvert, TMap>(Args<T> args, TMap map)
         where T : unmanaged where TConvert : struct, IElementConverter<T> where TMap : struct, ILoraAdapterMap
     {
-        var staged = SharedMemory.Allocate<float>(MaxGroupSize);
-        var partial = SharedMemory.Allocate<float>(MaxGroupSize);
-        int tid = Group.IdxX;
-        for (int row = Grid.IdxX; row < args.Rows; row += Grid.DimX)
+        var staged = SharedMemory.Allocate<float>(RowsPerTile * MaxGroupSize);
+        var partial = SharedMemory.Allocate<float>(RowsPerTile * MaxGroupSize);
+        int tiles = (args.Rows + RowsPerTile - 1) / RowsPerTile;
+        for (int tile = Grid.IdxX; tile < tiles; tile += Grid.DimX)
         {
-            int a = map.AdapterOf(row);
-            int rank = a >= 0 ? map.Rank(a) : 0;
-            int slices = Accumulate<T, TConvert>(args.Input, row, args.Length, args.Factors, args.FactorsTransposed,
-                a >= 0 ? (args.FactorsTransposed != 0 ? map.BOffset(a) : map.AOffset(a)) : 0L, rank, args.Dropout, staged, partial);
-            float scale = args.ApplyScale != 0 && rank > 0 ? map.Scale(a) : 1f;
-            for (int j = tid; j < args.OutputStride; j += Group.DimX)
+            int row0 = tile * RowsPerTile;
+            int count = Min(RowsPerTile, args.Rows - row0);
+            int a = map.AdapterOf(row0);
+            bool uniform = true;
+            for (int i = 1; i < count; i++) uniform &= map.AdapterOf(row0 + i) == a;
+            if (uniform)
             {
-                float v = 0f;
-                for (int s = 0; j < rank && s < slices; s++) v += partial[j * slices + s];
-                args.Output[(long)row * args.OutputStride + j] = v * scale;
+                RowsOut<T, TConvert, TMap>(args, map, row0, count, a, staged, partial);
             }
-            Group.Barrier();
+            else
+            {
+                for (int i = 0; i < count; i++)
+                    RowsOut<T, TConvert, TMap>(args, map, row0 + i, 1, map.AdapterOf(row0 + i), staged, partial);
+            }
         }
     }
 
+    /// <summary>Accumulates and writes <paramref name="count"/> consecutive rows that use adapter <paramref name="a"/>.</summary>
+    private static void RowsOut<T, TConvert, TMap>(in Args<T> args, in TMap map, int row0, int count, int a,
+        ArrayView<float> staged, ArrayView<float> partial)
+        where T : unmanaged where TConvert : struct, IElementConverter<T> where TMap : struct, ILoraAdapterMap
+    {
+        int tid = Group.IdxX;
+        int rank = a >= 0 ? map.Rank(a) : 0;
+        int slices = Accumulate<T, TConvert>(args.Input, row0, count, args.Length, args.Factors, args.FactorsTransposed,
+            a >= 0 ? (args.FactorsTransposed != 0 ? map.BOffset(a) : map.AOffset(a)) : 0L, rank, args.Dropout, staged, partial);
+        float scale = args.ApplyScale != 0 && rank > 0 ? map.Scale(a) : 1f;
+        for (int e = tid; e < count * args.OutputStride; e += Group.DimX)
+        {
+            int rr = e / args.OutputStride, j = e - rr * args.OutputStride;
+            float v = 0f;
+            for (int s = 0; j < rank && s < slices; s++) v += partial[rr * MaxGroupSize + j * slices + s];
+            args.Output[(long)(row0 + rr) * args.OutputStride + j] = v * scale;
+        }
+        Group.Barrier();
+    }
+
     /// <summary>
-    /// Accumulates row <paramref name="row"/>'s product with E into <paramref name="partial"/>[j·slices + slice] and
-    /// returns slices (partials of one j are added in slice order by the caller). Called by the whole group; ends
-    /// with a barrier. <paramref name="rank"/> = 0 (no adapter) does nothing but the barrier.
+    /// Accumulates the products of rows row0…row0+count−1 (count ≤ <see cref="RowsPerTile"/>, all with the same
+    /// factor E) into <paramref name="partial"/>[rr·256 + j·slices + slice] and returns slices (partials of one j are
+    /// added in slice order by the caller). <paramref name="staged"/> and <paramref name="partial"/> hold count·256
+    /// floats. Called by the whole group; ends with a barrier. <paramref name="rank"/> = 0 (no adapter) does nothing
+    /// but the barrier.
     /// </summary>
-    public static int Accumulate<T, TConvert>(ArrayView<T> input, int row, int length, ArrayView<T> factors, int transposed,
+    public static int Accumulate<T, TConvert>(ArrayView<T> input, int row0, int count, int length, ArrayView<T> factors, int transposed,
         long offset, int rank, LoraDropout dropout, ArrayView<float> staged, ArrayView<float> partial)
         where T : unmanaged where TConvert : struct, IElementConverter<T>
     {
         int g = Group.DimX, tid = Group.IdxX;
         int slices = rank > 0 ? Max(1, g / rank) : 1;
         int pairs = rank * slices;
-        for (int p = tid; p < pairs; p += g) partial[p] = 0f;
-        long rowBase = (long)row * length;
-        // Chunks of MaxGroupSize elements whatever the group size: one barrier pair per chunk.
+        for (int e = tid; e < count * MaxGroupSize; e += g) partial[e] = 0f;
+        // Chunks of MaxGroupSize columns whatever the group size: one barrier pair per chunk.
         for (int t0 = 0; rank > 0 && t0 < length; t0 += MaxGroupSize)
         {
             Group.Barrier();
             int n = Min(MaxGroupSize, length - t0);
-            for (int c = tid; c < MaxGroupSize; c += g)
+            for (int e = tid; e < count * MaxGroupSize; e += g)
             {
-                float v = 0f;
-                if (c < n) v = default(TConvert).ToFloat(input[rowBase + t0 + c]) * dropout.Factor(rowBase + t0 + c);
-                staged[c] = v;
+                int rr = e / MaxGroupSize, c = e - rr * MaxGroupSize;
+                long index = (long)(row0 + rr) * length + t0 + c;
+                staged[e] = c < n ? default(TConvert).ToFloat(input[index]) * dropout.Factor(index) : 0f;
             }
             Group.Barrier();
             for (int p = tid; p < pairs; p += g)
             {
                 int j = p / slices, s = p - j * slices;
-                float sum = partial[p];
-                if (transposed != 0)
-                    for (int c = s; c < n; c += slices) sum += staged[c] * default(TConvert).ToFloat(factors[offset + (long)(t0 + c) * rank + j]);
+                long e0 = transposed != 0 ? offset + (long)t0 * rank + j : offset + (long)j * length + t0;
+                long step = transposed != 0 ? rank : 1;
+                if (count == 1)
+                {
+                    float sum = partial[p];
+                    for (int c = s; c < n; c += slices) sum += staged[c] * default(TConvert).ToFloat(factors[e0 + c * step]);
+                    partial[p] = sum;
+                }
                 else
-                    for (int c = s; c < n; c += slices) sum += staged[c] * default(TConvert).ToFloat(factors[offset + (long)j * length + t0 + c]);
-                partial[p] = sum;
+                {
+                    // Eight rows against one load of E; rows ≥ count are staged as zeros and never read back.
+                    float s0 = partial[p], s1 = partial[MaxGroupSize + p];
+                    float s2 = count > 2 ? partial[2 * MaxGroupSize + p] : 0f, s3 = count > 3 ? partial[3 * MaxGroupSize + p] : 0f;
+                    float s4 = count > 4 ? partial[4 * MaxGroupSize + p] : 0f, s5 = count > 5 ? partial[5 * MaxGroupSize + p] : 0f;
+                    float s6 = count > 6 ? partial[6 * MaxGroupSize + p] : 0f, s7 = count > 7 ? partial[7 * MaxGroupSize + p] : 0f;
+                    for (int c = s; c < n; c += slices)
+                    {
+                        float f = default(TConvert).ToFloat(factors[e0 + c * step]);
+                        s0 += StagedAt(staged, count, 0, c) * f;
+                        s1 += StagedAt(staged, count, 1, c) * f;
+                        s2 += StagedAt(staged, count, 2, c) * f;
+                        s3 += StagedAt(staged, count, 3, c) * f;
+                        s4 += StagedAt(staged, count, 4, c) * f;
+                        s5 += StagedAt(staged, count, 5, c) * f;
+                        s6 += StagedAt(staged, count, 6, c) * f;
+                        s7 += StagedAt(staged, count, 7, c) * f;
+                    }
+                    partial[p] = s0;
+                    partial[MaxGroupSize + p] = s1;
+                    if (count > 2) partial[2 * MaxGroupSize + p] = s2;
+                    if (count > 3) partial[3 * MaxGroupSize + p] = s3;
+                    if (count > 4) partial[4 * MaxGroupSize + p] = s4;
+                    if (count > 5) partial[5 * MaxGroupSize + p] = s5;
+                    if (count > 6) partial[6 * MaxGroupSize + p] = s6;
+                    if (count > 7) partial[7 * MaxGroupSize + p] = s7;
+                }
             }
         }
         Group.Barrier();
         return slices;
     }
+
+    /// <summary>staged[rr·256 + c] for rows that exist in the tile, 0 for the others (no out-of-range read).</summary>
+    private static float StagedAt(ArrayView<float> staged, int count, int rr, int c) => rr < count ? staged[rr * MaxGroupSize + c] : 0f;
 
     private static int Max(int a, int b) => a > b ? a : b;
 

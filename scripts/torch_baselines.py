@@ -96,6 +96,51 @@ def dense(ctx):
         torch.cuda.empty_cache()
 
 
+@baseline("LoRA")
+def lora(ctx):
+    """Eager PyTorch LoRA (LoRAFusion's "Torch LoRA" baseline): Y = X·Wᵀ + α·(dropout(X)·Aᵀ)·Bᵀ in f16 at
+    M = 8192, K = N = 4096, r = 16, p = 0.1 — forward alone and forward + backward through autograd — and the bare
+    base GEMM X·Wᵀ for reference. Op names match the tour's LoRA rows."""
+    torch = ctx.torch
+    dt = torch.float16
+    m, k, n, r, p = 8192, 4096, 4096, 16, 0.1
+    alpha = 32.0 / r
+    dev = ctx.device
+    x = torch.randn(m, k, device=dev, dtype=dt)
+    w = torch.randn(n, k, device=dev, dtype=dt) * 0.02
+    a = (torch.randn(r, k, device=dev, dtype=dt) * 0.02).requires_grad_()
+    b = (torch.randn(n, r, device=dev, dtype=dt) * 0.02).requires_grad_()
+    xg = x.clone().requires_grad_()
+    dy = torch.randn(m, n, device=dev, dtype=dt)
+    drop = torch.nn.Dropout(p)
+    fwd_flops = 2.0 * m * n * k + 2.0 * m * k * r + 2.0 * m * n * r
+    fwd_bytes = 2.0 * (m * k + n * k + r * k + n * r + m * n) + 4.0 * m * r
+    shape = f"M={m} K={k} N={n}"
+
+    def forward(_):
+        with torch.no_grad():
+            return x @ w.t() + (drop(x) @ a.t() @ b.t()) * alpha
+    ms = ctx.time_ms(forward)
+    yield ctx.row("LoRA", f"lora fused forward r={r} p={p}", shape, "f16", fwd_flops, fwd_bytes, ms, {"impl": "torch eager"})
+
+    def step(_):
+        xg.grad = None
+        a.grad = None
+        b.grad = None
+        y = xg @ w.t() + (drop(xg) @ a.t() @ b.t()) * alpha
+        y.backward(dy)
+    ms = ctx.time_ms(step)
+    bwd_flops = 4.0 * m * n * r + 4.0 * m * r * k + 2.0 * m * n * k
+    yield ctx.row("LoRA", f"lora forward+backward r={r} p={p}", shape, "f16", fwd_flops + bwd_flops, 0.0, ms,
+                  {"impl": "torch eager autograd", "note": "tour times forward and backward as separate rows"})
+
+    ms = ctx.time_ms(lambda _: x @ w.t())
+    yield ctx.row("LoRA", "base GEMM X·Wᵀ (no LoRA)", shape, "f16", 2.0 * m * n * k, 2.0 * (m * k + n * k + m * n), ms,
+                  {"impl": "torch.matmul"})
+    del x, w, a, b, xg, dy
+    torch.cuda.empty_cache()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", help="write the rows here")

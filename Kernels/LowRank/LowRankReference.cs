@@ -1,0 +1,71 @@
+namespace Kernels.LowRank;
+
+/// <summary>
+/// CPU references of the low-rank operations over host spans (row-major, f64 accumulation): the tests' oracles and a
+/// usable CPU path. Names and argument order follow the device operations.
+/// </summary>
+public static class LowRankReference
+{
+    /// <summary>R = Pᵀ·G (Left, r×n) or G·Qᵀ (Right, m×r), as <see cref="GaLore.Project"/>.</summary>
+    public static double[] Project(ReadOnlySpan<float> gradient, int m, int n, ReadOnlySpan<float> projector, int r, ProjectionSide side)
+    {
+        if (side == ProjectionSide.Left)
+        {
+            var result = new double[r * n];
+            for (int k = 0; k < r; k++)
+                for (int i = 0; i < m; i++)
+                {
+                    double pik = projector[i * r + k];
+                    for (int j = 0; j < n; j++) result[k * n + j] += pik * gradient[i * n + j];
+                }
+            return result;
+        }
+        var right = new double[m * r];
+        for (int i = 0; i < m; i++)
+            for (int k = 0; k < r; k++)
+            {
+                double s = 0;
+                for (int j = 0; j < n; j++) s += (double)gradient[i * n + j] * projector[k * n + j];
+                right[i * r + k] = s;
+            }
+        return right;
+    }
+
+    /// <summary>ΔW = scale·P·N (Left) or scale·N·Q (Right), m×n, as <see cref="GaLore.BackProject"/>.</summary>
+    public static double[] BackProject(ReadOnlySpan<float> lowRankUpdate, ReadOnlySpan<float> projector, int m, int n, int r,
+        ProjectionSide side, float scale)
+    {
+        var update = new double[m * n];
+        for (int i = 0; i < m; i++)
+            for (int k = 0; k < r; k++)
+            {
+                double a = side == ProjectionSide.Left ? projector[i * r + k] : lowRankUpdate[i * r + k];
+                for (int j = 0; j < n; j++)
+                {
+                    double b = side == ProjectionSide.Left ? lowRankUpdate[k * n + j] : projector[k * n + j];
+                    update[i * n + j] += a * b;
+                }
+            }
+        for (int i = 0; i < update.Length; i++) update[i] *= scale;
+        return update;
+    }
+
+    /// <summary>W' = (1 − lr·λ)·W − lr·scale·(P·N or N·Q), as <see cref="GaLore.ApplyUpdate"/>.</summary>
+    public static double[] ApplyUpdate(ReadOnlySpan<float> lowRankUpdate, ReadOnlySpan<float> projector, int m, int n, int r,
+        ProjectionSide side, float learningRate, float scale, ReadOnlySpan<float> weight, float weightDecay = 0f)
+    {
+        var delta = BackProject(lowRankUpdate, projector, m, n, r, side, 1f);
+        var result = new double[m * n];
+        double keep = 1.0 - (double)learningRate * weightDecay;
+        for (int i = 0; i < result.Length; i++) result[i] = keep * weight[i] - (double)learningRate * scale * delta[i];
+        return result;
+    }
+
+    /// <summary>Thin SVD of a row-major f32 matrix in f64 by one-sided Jacobi (see <see cref="SmallDense.Svd"/>).</summary>
+    public static (double[] U, double[] Sigma, double[] V) Svd(ReadOnlySpan<float> a, int rows, int cols)
+    {
+        var d = new double[a.Length];
+        for (int i = 0; i < d.Length; i++) d[i] = a[i];
+        return SmallDense.Svd(d, rows, cols);
+    }
+}

@@ -198,13 +198,13 @@ internal static class SimtGemm
 
     // ---------------------------------------------------------------- host side
 
-    /// <summary>Thread layout of a group on <paramref name="device"/>: 16×16 on a GPU, smaller on the CPU accelerator.</summary>
+    /// <summary>Thread layout of a group on <paramref name="device"/>: 16×16 (128×128 tile) on a GPU, 4×4 (32×32) on the CPU accelerator.</summary>
     internal static (int Tx, int Ty) GroupShape(ComputeDevice device)
     {
-        int max = device.Accelerator.MaxNumThreadsPerGroup;
-        if (max >= 256) return (16, 16);
-        if (max >= 128) return (16, 8);
-        return (4, 4);
+        // The CPU accelerator runs one OS thread per group thread: 16 threads keep it fast at test shapes.
+        // Groups stay whole warps (a partial warp makes the CPU runtime's barriers crawl).
+        if (!device.IsCuda) return device.Accelerator.WarpSize >= 32 ? (8, 4) : (4, 4);
+        return device.Accelerator.MaxNumThreadsPerGroup >= 256 ? (16, 16) : (16, 8);
     }
 
     /// <summary>Partial slabs a call will use (1 = no split) for an M×N result with reduction length K.</summary>

@@ -68,4 +68,32 @@ public static class LowRankReference
         for (int i = 0; i < d.Length; i++) d[i] = a[i];
         return SmallDense.Svd(d, rows, cols);
     }
+
+    /// <summary>
+    /// y = ((x·V)⊙s)·Uᵀ (+ bias) in f64 from widened operands (x M×K, V K×r, U N×r, bias N or empty), as
+    /// <see cref="LowRankProduct.StreamMatmul{T}"/>; the intermediate is not rounded (the one-pass path keeps it in f32).
+    /// </summary>
+    public static double[] StreamMatmul(ReadOnlySpan<float> x, ReadOnlySpan<float> v, ReadOnlySpan<float> s,
+        ReadOnlySpan<float> u, ReadOnlySpan<float> bias, int m, int k, int n, int r)
+    {
+        var t = new double[r];
+        var y = new double[(long)m * n];
+        for (int i = 0; i < m; i++)
+        {
+            Array.Clear(t);
+            for (int p = 0; p < k; p++)
+            {
+                double xp = x[i * k + p];
+                for (int q = 0; q < r; q++) t[q] += xp * v[p * r + q];
+            }
+            for (int q = 0; q < r; q++) t[q] *= s[q];
+            for (int j = 0; j < n; j++)
+            {
+                double acc = bias.IsEmpty ? 0 : bias[j];
+                for (int q = 0; q < r; q++) acc += t[q] * u[j * r + q];
+                y[(long)i * n + j] = acc;
+            }
+        }
+        return y;
+    }
 }

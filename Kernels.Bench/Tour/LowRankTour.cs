@@ -18,7 +18,8 @@ public sealed class LowRankTour : ITourSuite
     public IEnumerable<TourCase> Cases(TourContext context)
     {
         bool full = context.Full;
-        int m = full ? 11008 : 64, n = full ? 4096 : 40, r = full ? 128 : 4;
+        // CPU shapes are tiny: the CPU accelerator pays a group barrier per 8-wide K step, and the tour has a time budget.
+        int m = full ? 11008 : 48, n = full ? 4096 : 16, r = full ? 128 : 4;
         string shape = $"m={m} n={n} r={r}";
         // GaLore's std rule on an m ≥ n gradient: Right projector Q (r×n), R = G·Qᵀ (m×r).
         yield return new TourCase
@@ -52,6 +53,66 @@ public sealed class LowRankTour : ITourSuite
             Flops = 2.0 * m * n * l * (2 * q + 2) + 2.0 * ((double)m + n) * l * l, Bytes = (2 * q + 2) * 4.0 * m * n,
             Setup = ctx => SubspaceRun(ctx.Device, m, n, r, randomized: true),
         };
+
+        // y = ((x·V)⊙s)·Uᵀ + bias, f16: one-pass at r = 64, two-stage (tile engine) above 128.
+        int sm = full ? 8192 : 32, sk = full ? 4096 : 32, sn = full ? 4096 : 32;
+        // The two-stage row runs on the GPU only (on the CPU accelerator the engine's mma emulation takes seconds;
+        // StreamMatmulTests covers it there).
+        foreach (int rank in full ? new[] { 64, 256 } : new[] { 16 })
+        {
+            bool twoStage = LowRankProduct.PathFor(rank) == StreamMatmulPath.TwoStage;
+            double bytes = 2.0 * ((double)sm * sk + (double)sm * sn + (double)rank * (sk + sn) + sn) + 4.0 * rank
+                + (twoStage ? 2.0 * 2.0 * sm * rank : 0);
+            yield return new TourCase
+            {
+                Op = twoStage ? "stream matmul (two-stage)" : "stream matmul (one-pass)",
+                Shape = $"M={sm} K={sk} N={sn} r={rank}", DType = "f16",
+                Flops = 2.0 * sm * sk * rank + 2.0 * sm * sn * rank, Bytes = bytes,
+                Setup = ctx => StreamRun(ctx.Device, sm, sk, sn, rank),
+            };
+        }
+    }
+
+    private static TourRun StreamRun(ComputeDevice device, int m, int k, int n, int r)
+    {
+        static float[] Round(float[] a) => ElementTypes.FromFloat<ILGPU.Half>(a).Select(h => (float)h).ToArray();
+        var x = Round(Gaussian(11, (long)m * k));
+        var v = Round(Gaussian(12, (long)k * r, 1f / MathF.Sqrt(k)));
+        var s = Gaussian(13, r).Select(z => 1f + 0.25f * MathF.Abs(z)).ToArray();
+        var u = Round(Gaussian(14, (long)n * r, 1f / MathF.Sqrt(r)));
+        var b = Round(Gaussian(15, n, 0.1f));
+        var dx = device.Upload(ElementTypes.FromFloat<ILGPU.Half>(x), m, k);
+        var dv = device.Upload(ElementTypes.FromFloat<ILGPU.Half>(v), k, r);
+        var ds = device.Upload<float>(s, r);
+        var du = device.Upload(ElementTypes.FromFloat<ILGPU.Half>(u), n, r);
+        var db = device.Upload(ElementTypes.FromFloat<ILGPU.Half>(b), n);
+        var dy = device.Allocate<ILGPU.Half>(m, n);
+        var run = new TourRun
+        {
+            Launch = () => LowRankProduct.StreamMatmul<ILGPU.Half>(dx, dv, ds, du, db, dy),
+            Verify = () =>
+            {
+                var got = dy.ToArray();
+                var rows = SampleRows(m);
+                var a = new float[rows.Length * n];
+                var e = new double[rows.Length * n];
+                foreach (var (i, at) in rows.Select((i, at) => (i, at)))
+                {
+                    var yi = LowRankReference.StreamMatmul(x.AsSpan((int)((long)i * k), k), v, s, u, b, 1, k, n, r);
+                    for (int j = 0; j < n; j++)
+                    {
+                        e[at * n + j] = yi[j];
+                        a[at * n + j] = (float)got[(long)i * n + j];
+                    }
+                }
+                return RelativeError(a, e);
+            },
+            Bound = 2e-3,
+            Release = () => { dx.Dispose(); dv.Dispose(); ds.Dispose(); du.Dispose(); db.Dispose(); dy.Dispose(); },
+        };
+        run.Notes["path"] = LowRankProduct.PathFor(r).ToString();
+        run.Notes["workspace"] = LowRankProduct.WorkspaceElements(m, r) == 0 ? "none" : $"M×r = {LowRankProduct.WorkspaceElements(m, r)} f16";
+        return run;
     }
 
     private static float[] Gaussian(int seed, long count, float std = 1f)

@@ -96,6 +96,105 @@ public static class LowRankProduct
         return path;
     }
 
+    /// <summary>
+    /// The streaming low-rank FFN (FlashSVD): y = (act(x·V1 + b1)·U2)·V2 (+ b2) with x M×R1 (activations already in
+    /// rank space, P = X·U1), V1 R1×D, b1 D, U2 D×R2, V2 R2×H, b2 H. The M×D hidden is never materialized: each group
+    /// streams it in chunks through shared memory and keeps the R2-wide rank-space result on chip (R2 ≤ 128). No
+    /// workspace. f16 or bf16 operands, f32 accumulation; asynchronous on x's stream.
+    /// </summary>
+    /// <param name="x">M×R1.</param>
+    /// <param name="v1">R1×D.</param>
+    /// <param name="b1">D (required).</param>
+    /// <param name="u2">D×R2, R2 ≤ 128.</param>
+    /// <param name="v2">R2×H.</param>
+    /// <param name="b2">H, or a default view for none.</param>
+    /// <param name="activation">GELU (tanh form) or SiLU.</param>
+    /// <param name="y">M×H.</param>
+    public static void StreamFfn<T>(ReadOnlyDeviceTensorSpan<T> x, ReadOnlyDeviceTensorSpan<T> v1, ReadOnlyDeviceTensorSpan<T> b1,
+        ReadOnlyDeviceTensorSpan<T> u2, ReadOnlyDeviceTensorSpan<T> v2, ReadOnlyDeviceTensorSpan<T> b2, FfnActivation activation,
+        DeviceTensorSpan<T> y)
+        where T : unmanaged
+    {
+        if (typeof(T) != typeof(DeviceHalf) && typeof(T) != typeof(BFloat16))
+            throw new NotSupportedException($"StreamFfn takes f16 (ILGPU.Half) or bf16 (BFloat16) operands, not {typeof(T).Name}.");
+        var device = x.Device ?? throw new ArgumentException("x is a default (empty) view.", nameof(x));
+        Check(device, x, nameof(x));
+        Check(device, v1, nameof(v1));
+        Check(device, u2, nameof(u2));
+        Check(device, v2, nameof(v2));
+        Check(device, y.AsReadOnly(), nameof(y));
+        if (activation is not (FfnActivation.Gelu or FfnActivation.Silu))
+            throw new ArgumentOutOfRangeException(nameof(activation), $"Unknown activation {activation}.");
+        long m = x.Lengths[0], r1 = x.Lengths[1], d = v1.Lengths[1], r2 = u2.Lengths[1], h = v2.Lengths[1];
+        LowRankChecks.Shape2(v1.Lengths, r1, d, nameof(v1));
+        LowRankChecks.Shape2(u2.Lengths, d, r2, nameof(u2));
+        LowRankChecks.Shape2(v2.Lengths, r2, h, nameof(v2));
+        LowRankChecks.Shape2(y.Lengths, m, h, nameof(y));
+        if (r1 < 1 || d < 1 || r2 < 1)
+            throw new ArgumentOutOfRangeException(nameof(u2), $"ranks and hidden size must be at least 1 (R1 = {r1}, D = {d}, R2 = {r2}).");
+        if (r2 > StreamFfnKernel.MaxRank)
+            throw new ArgumentOutOfRangeException(nameof(u2), $"R2 = {r2} exceeds the on-chip limit {StreamFfnKernel.MaxRank} of StreamFfn.");
+        Require.SameDevice(device, b1.Device, nameof(b1));
+        Require.Dense(b1, nameof(b1));
+        Require.Length(b1.FlattenedLength, d, nameof(b1), $"D = {d}");
+        bool hasBias2 = !b2.IsEmptyView;
+        if (hasBias2)
+        {
+            Require.SameDevice(device, b2.Device, nameof(b2));
+            Require.Dense(b2, nameof(b2));
+            Require.Length(b2.FlattenedLength, h, nameof(b2), $"H = {h}");
+            LowRankChecks.Disjoint(b2, y, nameof(b2), nameof(y));
+        }
+        LowRankChecks.Disjoint(x, y, nameof(x), nameof(y));
+        LowRankChecks.Disjoint(v1, y, nameof(v1), nameof(y));
+        LowRankChecks.Disjoint(b1, y, nameof(b1), nameof(y));
+        LowRankChecks.Disjoint(u2, y, nameof(u2), nameof(y));
+        LowRankChecks.Disjoint(v2, y, nameof(v2), nameof(y));
+        if (m * Math.Max(Math.Max(r1, h), d) >= int.MaxValue || d * Math.Max(r1, r2) >= int.MaxValue || r2 * h >= int.MaxValue)
+            throw new ArgumentOutOfRangeException(nameof(x), "StreamFfn supports up to 2^31 elements per operand.");
+        if (m == 0 || h == 0) return;
+
+        var yv = y.View.AsContiguous();
+        var b2v = hasBias2 ? b2.View.AsContiguous() : yv;
+        int tx = Math.Clamp(((int)r2 + 7) / 8, 4, 16);
+        int ty = device.IsCuda ? 4 : Math.Clamp(Math.Min(device.Accelerator.MaxNumThreadsPerGroup, device.Accelerator.WarpSize * 2) / tx, 1, 4);
+        var p = new FfnParams
+        {
+            M = (int)m, R1 = (int)r1, D = (int)d, R2 = (int)r2, H = (int)h, Tx = tx, Ty = ty, HasBias2 = hasBias2 ? 1 : 0,
+            VecX = r1 % 8 == 0 && Aligned(x.View.AsContiguous(), 16) ? 1 : 0,
+            VecV1 = d % 8 == 0 && Aligned(v1.View.AsContiguous(), 16) ? 1 : 0,
+            VecU2 = r2 % 8 == 0 && Aligned(u2.View.AsContiguous(), 16) ? 1 : 0,
+            VecV2 = h % 8 == 0 && Aligned(v2.View.AsContiguous(), 16) ? 1 : 0,
+            VecY = h % 4 == 0 && Aligned(yv, 8) ? 1 : 0,
+        };
+        int blocks = (int)((m + 8 * ty - 1) / (8 * ty));
+        var config = new KernelConfig(device.IsCuda ? blocks : Math.Min(blocks, 4), tx * ty);
+        var (xv, v1v, b1v, u2v, v2v) = (x.View.AsContiguous(), v1.View.AsContiguous(), b1.View.AsContiguous(), u2.View.AsContiguous(), v2.View.AsContiguous());
+        if (typeof(T) == typeof(DeviceHalf))
+        {
+            if (activation == FfnActivation.Gelu)
+                Ffn<DeviceHalf, F16Word, GeluTanh>(device)(device.Stream, config, xv.Cast<DeviceHalf>(), v1v.Cast<DeviceHalf>(), b1v.Cast<DeviceHalf>(), u2v.Cast<DeviceHalf>(), v2v.Cast<DeviceHalf>(), b2v.Cast<DeviceHalf>(), yv.Cast<DeviceHalf>(), p);
+            else
+                Ffn<DeviceHalf, F16Word, Silu>(device)(device.Stream, config, xv.Cast<DeviceHalf>(), v1v.Cast<DeviceHalf>(), b1v.Cast<DeviceHalf>(), u2v.Cast<DeviceHalf>(), v2v.Cast<DeviceHalf>(), b2v.Cast<DeviceHalf>(), yv.Cast<DeviceHalf>(), p);
+        }
+        else
+        {
+            if (activation == FfnActivation.Gelu)
+                Ffn<BFloat16, BF16Word, GeluTanh>(device)(device.Stream, config, xv.Cast<BFloat16>(), v1v.Cast<BFloat16>(), b1v.Cast<BFloat16>(), u2v.Cast<BFloat16>(), v2v.Cast<BFloat16>(), b2v.Cast<BFloat16>(), yv.Cast<BFloat16>(), p);
+            else
+                Ffn<BFloat16, BF16Word, Silu>(device)(device.Stream, config, xv.Cast<BFloat16>(), v1v.Cast<BFloat16>(), b1v.Cast<BFloat16>(), u2v.Cast<BFloat16>(), v2v.Cast<BFloat16>(), b2v.Cast<BFloat16>(), yv.Cast<BFloat16>(), p);
+        }
+    }
+
+    private static Action<AcceleratorStream, KernelConfig, ArrayView<TE>, ArrayView<TE>, ArrayView<TE>, ArrayView<TE>, ArrayView<TE>, ArrayView<TE>, ArrayView<TE>, FfnParams>
+        Ffn<TE, TWord, TAct>(ComputeDevice device)
+        where TE : unmanaged
+        where TWord : struct, IHalfWord<TE>
+        where TAct : struct, IActivation =>
+        device.GetKernel((typeof(StreamFfnKernel), typeof(TE), typeof(TAct)), acc =>
+            acc.LoadKernel<ArrayView<TE>, ArrayView<TE>, ArrayView<TE>, ArrayView<TE>, ArrayView<TE>, ArrayView<TE>, ArrayView<TE>, FfnParams>(
+                StreamFfnKernel.Kernel<TE, TWord, TAct>));
+
     private static void Check<T>(ComputeDevice device, ReadOnlyDeviceTensorSpan<T> span, string name) where T : unmanaged
     {
         LowRankChecks.Matrix(span, device, name);

@@ -96,4 +96,37 @@ public static class LowRankReference
         }
         return y;
     }
+
+    /// <summary>
+    /// y = (act(x·V1 + b1)·U2)·V2 (+ b2) in f64 from widened operands, as <see cref="LowRankProduct.StreamFfn{T}"/>
+    /// (GELU in its tanh form).
+    /// </summary>
+    public static double[] StreamFfn(ReadOnlySpan<float> x, ReadOnlySpan<float> v1, ReadOnlySpan<float> b1, ReadOnlySpan<float> u2,
+        ReadOnlySpan<float> v2, ReadOnlySpan<float> b2, FfnActivation activation, int m, int r1, int d, int r2, int h)
+    {
+        var hidden = new double[d];
+        var s = new double[r2];
+        var y = new double[(long)m * h];
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < d; j++)
+            {
+                double a = b1[j];
+                for (int p = 0; p < r1; p++) a += (double)x[i * r1 + p] * v1[p * d + j];
+                hidden[j] = activation == FfnActivation.Gelu
+                    ? 0.5 * a * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (a + 0.044715 * a * a * a)))
+                    : a / (1 + Math.Exp(-a));
+            }
+            Array.Clear(s);
+            for (int j = 0; j < d; j++)
+                for (int q = 0; q < r2; q++) s[q] += hidden[j] * u2[j * r2 + q];
+            for (int o = 0; o < h; o++)
+            {
+                double acc = b2.IsEmpty ? 0 : b2[o];
+                for (int q = 0; q < r2; q++) acc += s[q] * v2[q * h + o];
+                y[(long)i * h + o] = acc;
+            }
+        }
+        return y;
+    }
 }

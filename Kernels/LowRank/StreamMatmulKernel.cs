@@ -50,7 +50,7 @@ internal static class StreamMatmulKernel
             for (int k0 = 0; k0 < p.K; k0 += BlockK)
             {
                 StageRows<T, TWord>(x, p.K, m0, p.M, k0, p.K, xTile, bm, p.VecX, tid, threads);
-                StageColumns<T, TWord>(v, p.R, k0, p.K, p.R, fTile, rp, p.VecFactors, tid, threads);
+                StageColumns<T, TWord>(v, p.R, k0, p.K, 0, p.R, fTile, rp, p.VecFactors, tid, threads);
                 Group.Barrier();
                 for (int kk = 0; kk < BlockK; kk++)
                 {
@@ -105,7 +105,7 @@ internal static class StreamMatmulKernel
     /// Stages rows [row0, row0 + tileRows) × k [k0, k0 + 8) of a row-major rows×ld matrix (k contiguous) as
     /// tile[k·tileRows + row] in f32; one 16-byte vector is a whole 8-wide k slice of a row. Zero outside.
     /// </summary>
-    private static void StageRows<T, TWord>(ArrayView<T> src, int ld, int row0, int rows, int k0, int kEnd,
+    internal static void StageRows<T, TWord>(ArrayView<T> src, int ld, int row0, int rows, int k0, int kEnd,
         ArrayView<Float4> tile, int tileRows, int vec, int tid, int threads)
         where T : unmanaged
         where TWord : struct, IHalfWord<T>
@@ -136,10 +136,10 @@ internal static class StreamMatmulKernel
     }
 
     /// <summary>
-    /// Stages k rows [k0, k0 + 8) × columns [0, tileCols) of a row-major K×ld matrix (columns contiguous) as
-    /// tile[k·tileCols + col]; one 16-byte vector is 8 consecutive columns. Zero outside.
+    /// Stages k rows [k0, k0 + 8) × columns [col0, col0 + tileCols) of a row-major K×ld matrix (columns contiguous)
+    /// as tile[k·tileCols + col − col0]; one 16-byte vector is 8 consecutive columns. Zero outside.
     /// </summary>
-    private static void StageColumns<T, TWord>(ArrayView<T> src, int ld, int k0, int kEnd, int cols,
+    internal static void StageColumns<T, TWord>(ArrayView<T> src, int ld, int k0, int kEnd, int col0, int cols,
         ArrayView<Float4> tile, int tileCols, int vec, int tid, int threads)
         where T : unmanaged
         where TWord : struct, IHalfWord<T>
@@ -148,10 +148,10 @@ internal static class StreamMatmulKernel
         int perRow = tileCols / 8;
         for (int ch = tid; ch < BlockK * perRow; ch += threads)
         {
-            int kk = ch / perRow, c = (ch - kk * perRow) * 8;
+            int kk = ch / perRow, cl = (ch - kk * perRow) * 8, c = col0 + cl;
             int k = k0 + kk;
             long at = (long)k * ld + c;
-            int d = kk * tileCols + c;
+            int d = kk * tileCols + cl;
             if (vec != 0 && k < kEnd && c + 7 < cols)
             {
                 var w = src.Cast<UInt4>()[at >> 3];
@@ -172,7 +172,7 @@ internal static class StreamMatmulKernel
         }
     }
 
-    private static float Load<T, TWord>(ArrayView<T> src, long index)
+    internal static float Load<T, TWord>(ArrayView<T> src, long index)
         where T : unmanaged
         where TWord : struct, IHalfWord<T> =>
         default(TWord).Widen(default(TWord).Bits(src[index]));
@@ -190,7 +190,7 @@ internal static class StreamMatmulKernel
         t[(c1 + 3) * bm + row] = c1 + 3 < r ? hi.W * s[c1 + 3] : 0f;
     }
 
-    private static void PutY<T, TWord>(ArrayView<T> y, ArrayView<T> bias, StreamParams p, int row, int c0, int c1, Float4 lo, Float4 hi)
+    internal static void PutY<T, TWord>(ArrayView<T> y, ArrayView<T> bias, StreamParams p, int row, int c0, int c1, Float4 lo, Float4 hi)
         where T : unmanaged
         where TWord : struct, IHalfWord<T>
     {

@@ -71,6 +71,62 @@ public sealed class LowRankTour : ITourSuite
                 Setup = ctx => StreamRun(ctx.Device, sm, sk, sn, rank),
             };
         }
+        yield return FfnCase(full);
+    }
+
+    private static TourCase FfnCase(bool full)
+    {
+        int m = full ? 8192 : 16, r1 = full ? 128 : 8, d = full ? 11008 : 40, r2 = full ? 128 : 8, h = full ? 4096 : 24;
+        return new TourCase
+        {
+            Op = "stream ffn gelu (hidden on chip)", Shape = $"M={m} R1={r1} D={d} R2={r2} H={h}", DType = "f16",
+            Flops = 2.0 * m * ((double)r1 * d + (double)d * r2 + (double)r2 * h),
+            Bytes = 2.0 * m * (r1 + h) + 2.0 * ((double)r1 * d + (double)d * r2 + (double)r2 * h + d + h),
+            Setup = ctx => FfnRun(ctx.Device, m, r1, d, r2, h),
+        };
+    }
+
+    private static TourRun FfnRun(ComputeDevice device, int m, int r1, int d, int r2, int h)
+    {
+        static float[] Round(float[] a) => ElementTypes.FromFloat<ILGPU.Half>(a).Select(v => (float)v).ToArray();
+        var x = Round(Gaussian(21, (long)m * r1));
+        var v1 = Round(Gaussian(22, (long)r1 * d, 1f / MathF.Sqrt(r1)));
+        var b1 = Round(Gaussian(23, d, 0.2f));
+        var u2 = Round(Gaussian(24, (long)d * r2, 1f / MathF.Sqrt(d)));
+        var v2 = Round(Gaussian(25, (long)r2 * h, 1f / MathF.Sqrt(r2)));
+        var b2 = Round(Gaussian(26, h, 0.1f));
+        var dx = device.Upload(ElementTypes.FromFloat<ILGPU.Half>(x), m, r1);
+        var dv1 = device.Upload(ElementTypes.FromFloat<ILGPU.Half>(v1), r1, d);
+        var db1 = device.Upload(ElementTypes.FromFloat<ILGPU.Half>(b1), d);
+        var du2 = device.Upload(ElementTypes.FromFloat<ILGPU.Half>(u2), d, r2);
+        var dv2 = device.Upload(ElementTypes.FromFloat<ILGPU.Half>(v2), r2, h);
+        var db2 = device.Upload(ElementTypes.FromFloat<ILGPU.Half>(b2), h);
+        var dy = device.Allocate<ILGPU.Half>(m, h);
+        var run = new TourRun
+        {
+            Launch = () => LowRankProduct.StreamFfn<ILGPU.Half>(dx, dv1, db1, du2, dv2, db2, FfnActivation.Gelu, dy),
+            Verify = () =>
+            {
+                var got = dy.ToArray();
+                var rows = SampleRows(m);
+                var a = new float[rows.Length * h];
+                var e = new double[rows.Length * h];
+                foreach (var (i, at) in rows.Select((i, at) => (i, at)))
+                {
+                    var yi = LowRankReference.StreamFfn(x.AsSpan(i * r1, r1), v1, b1, u2, v2, b2, FfnActivation.Gelu, 1, r1, d, r2, h);
+                    for (int j = 0; j < h; j++)
+                    {
+                        e[at * h + j] = yi[j];
+                        a[at * h + j] = (float)got[(long)i * h + j];
+                    }
+                }
+                return RelativeError(a, e);
+            },
+            Bound = 2e-3,
+            Release = () => { dx.Dispose(); dv1.Dispose(); db1.Dispose(); du2.Dispose(); dv2.Dispose(); db2.Dispose(); dy.Dispose(); },
+        };
+        run.Notes["workspace"] = "none (M×D hidden and M×R2 never stored)";
+        return run;
     }
 
     private static TourRun StreamRun(ComputeDevice device, int m, int k, int n, int r)

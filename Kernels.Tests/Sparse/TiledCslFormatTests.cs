@@ -1,0 +1,147 @@
+using Kernels.Sparse;
+using Kernels.Tensors;
+using Kernels.Tests.Harness;
+using Xunit;
+
+namespace Kernels.Tests.Sparse;
+
+public class TiledCslFormatTests
+{
+    /// <summary>
+    /// A 10×70 fp16 matrix: one tile row, two tile columns (K = 70 pads to 128), worked out by hand from the format
+    /// (research/flash-llm.md §1): word = fp16 bits | loc &lt;&lt; 16, loc = r·64 + (c XOR ((r &amp; 7) &lt;&lt; 3)); pads are
+    /// +0 words at the first zero cells of a row-major scan, emitted where the scan meets them.
+    /// </summary>
+    [Fact]
+    public void EncodesAHandWorkedMatrix()
+    {
+        const int m = 10, k = 70;
+        var w = new float[m * k];
+        w[0 * k + 1] = 1.0f;    // fp16 0x3C00, r 0, c 1: loc = 0 + (1 ^ 0) = 1
+        w[1 * k + 0] = -2.0f;   // fp16 0xC000, r 1, c 0: loc = 64 + (0 ^ 8) = 72 = 0x48
+        w[9 * k + 5] = 0.5f;    // fp16 0x3800, r 9, c 5: loc = 576 + (5 ^ 8) = 589 = 0x24D
+        w[7 * k + 66] = -0.25f; // fp16 0xB400, tile 1, r 7, local c 2: loc = 448 + (2 ^ 56) = 506 = 0x1FA
+        w[2 * k + 3] = -0.0f;   // −0 is a zero: not stored
+        var arrays = TiledCslEncoder.Encode(SparseTestData.ToHalf(w), m, k);
+
+        uint[] expectedWords =
+        [
+            // tile 0: 3 nonzeros → 1 pad; the scan meets zero cell (0,0) first, so the pad (loc 0) comes first.
+            0x0000_0000, 0x0001_3C00, 0x0048_C000, 0x024D_3800,
+            // tile 1: 1 nonzero → 3 pads at local (0,0), (0,1), (0,2): locs 0, 1, 2; then the nonzero at row 7.
+            0x0000_0000, 0x0001_0000, 0x0002_0000, 0x01FA_B400,
+        ];
+        // T = 2 tiles: [0] = 0, cumulative vectors of 4 words (1, then 2), and the trailing empty tile repeats 2.
+        int[] expectedOffsets = [0, 1, 2, 2];
+        var (words, offsets) = arrays.ToFlashLlm();
+        Compare.Exact<uint>(words, expectedWords, "words");
+        Compare.Exact<int>(offsets, expectedOffsets, "tile offsets");
+        Assert.Equal(4, arrays.NonzeroCount);
+        Assert.Equal(4, arrays.MaxTileWords);
+        Assert.Equal((128, 128), (arrays.PaddedRows, arrays.PaddedColumns));
+
+        var dense = new System.Half[m * k];
+        TiledCslDecoder.Decode<System.Half>(arrays, dense);
+        var expected = SparseTestData.ToHalf(w);
+        expected[2 * k + 3] = (System.Half)0f; // −0 reads back as +0 (documented policy)
+        Compare.Exact<ushort>(dense.Select(BitConverter.HalfToUInt16Bits).ToArray(),
+            expected.Select(BitConverter.HalfToUInt16Bits).ToArray(), "decoded");
+    }
+
+    [Theory]
+    [InlineData(0.0, ElementType.Float16)]
+    [InlineData(0.5, ElementType.Float16)]
+    [InlineData(0.7, ElementType.BFloat16)]
+    [InlineData(0.9, ElementType.Float16)]
+    [InlineData(0.99, ElementType.BFloat16)]
+    [InlineData(1.0, ElementType.Float16)]
+    public void EncodeDecodeIsExact(double sparsity, ElementType valueType)
+    {
+        var seed = Seeded.Create();
+        foreach (var (m, k) in new[] { (200, 100), (300, 200), (1, 1), (128, 64), (129, 65) })
+        {
+            var w = SparseTestData.Weights(seed, m, k, sparsity, valueType);
+            var bits = SparseTestData.Bits(w, valueType);
+            var arrays = valueType == ElementType.BFloat16
+                ? TiledCslEncoder.Encode(SparseTestData.ToBFloat16(w), m, k)
+                : TiledCslEncoder.Encode(SparseTestData.ToHalf(w), m, k);
+            Assert.Equal(valueType, arrays.ValueType);
+            Assert.Equal(bits.LongCount(b => (b & 0x7FFF) != 0), arrays.NonzeroCount);
+            Assert.True(arrays.MaxTileWords <= 8192);
+            Compare.Exact<ushort>(arrays.ToDenseBits(), bits, $"decode(encode) {m}×{k} at {sparsity:P0}", seed);
+            // Our own output passes the validator and survives a Flash-LLM array round trip unchanged.
+            var (words, offsets) = arrays.ToFlashLlm();
+            var again = TiledCslArrays.FromFlashLlm(words, offsets, m, k, valueType);
+            Compare.Exact<uint>(again.Words, words, "words after round trip", seed);
+            Compare.Exact<int>(again.TileOffsets, offsets, "offsets after round trip", seed);
+            Assert.Equal(arrays.NonzeroCount, again.NonzeroCount);
+            Assert.Equal(arrays.MaxTileWords, again.MaxTileWords);
+        }
+    }
+
+    [Fact]
+    public void FullTilesHaveNoDensityCap()
+    {
+        var seed = Seeded.Create();
+        var w = SparseTestData.Weights(seed, 256, 128, 0.0, ElementType.Float16);
+        var arrays = TiledCslEncoder.Encode(SparseTestData.ToHalf(w), 256, 128);
+        Assert.Equal(8192, arrays.MaxTileWords);
+        Assert.Equal(1.0, arrays.WorstTileDensity);
+        Assert.Equal(0.0, arrays.Sparsity);
+        Compare.Exact<ushort>(arrays.ToDenseBits(), SparseTestData.Bits(w, ElementType.Float16), "dense tiles", seed);
+    }
+
+    [Theory]
+    [InlineData(0.5)]
+    [InlineData(0.7)]
+    [InlineData(0.9)]
+    [InlineData(1.0)]
+    public void PrunesByMagnitudeToTheTarget(double target)
+    {
+        var seed = Seeded.Create();
+        const int m = 200, k = 100;
+        var w = SparseTestData.Weights(seed, m, k, 0.0, ElementType.BFloat16);
+        // Force ties at some magnitudes so the tie rule is exercised.
+        for (int i = 0; i < w.Length; i += 7) w[i] = (i & 1) == 0 ? 0.5f : -0.5f;
+        var arrays = TiledCslEncoder.Encode(SparseTestData.ToBFloat16(w), m, k, target);
+        long keep = (long)Math.Floor((1 - target) * m * k + 1e-9);
+        Assert.Equal(keep, arrays.NonzeroCount);
+        var kept = arrays.ToDenseBits();
+        float minKept = float.PositiveInfinity, maxDropped = 0;
+        for (int i = 0; i < w.Length; i++)
+        {
+            if ((kept[i] & 0x7FFF) != 0)
+            {
+                Assert.Equal(BFloat16.FromFloat(w[i]).Bits, kept[i]); // survivors keep their exact value
+                minKept = Math.Min(minKept, Math.Abs(w[i]));
+            }
+            else maxDropped = Math.Max(maxDropped, Math.Abs(w[i]));
+        }
+        Assert.True(keep == 0 || minKept >= maxDropped, $"kept |w| ≥ {minKept} but dropped {maxDropped} {seed.Tag}");
+    }
+
+    [Fact]
+    public void PruningKeepsAlreadySparseMatrices()
+    {
+        var seed = Seeded.Create();
+        var w = SparseTestData.Weights(seed, 130, 70, 0.95, ElementType.Float16, clustered: false);
+        var arrays = TiledCslEncoder.Encode(SparseTestData.ToHalf(w), 130, 70, targetSparsity: 0.5);
+        Compare.Exact<ushort>(arrays.ToDenseBits(), SparseTestData.Bits(w, ElementType.Float16), "target below actual sparsity", seed);
+    }
+
+    [Fact]
+    public void EncoderRejectsNaNAndBadArguments()
+    {
+        var w = new System.Half[6];
+        w[4] = System.Half.NaN;
+        var e = Assert.Throws<ArgumentException>(() => TiledCslEncoder.Encode<System.Half>(w, 2, 3));
+        Assert.Equal("dense", e.ParamName);
+        Assert.Contains("row 1, column 1", e.Message);
+        var b = new BFloat16[6];
+        b[0] = BFloat16.FromFloat(float.NaN);
+        Assert.Throws<ArgumentException>(() => TiledCslEncoder.Encode<BFloat16>(b, 2, 3));
+        Assert.Throws<ArgumentException>(() => TiledCslEncoder.Encode<System.Half>(new System.Half[5], 2, 3));
+        Assert.Throws<ArgumentOutOfRangeException>(() => TiledCslEncoder.Encode<System.Half>(new System.Half[6], 2, 3, 1.5));
+        Assert.Throws<ArgumentException>(() => TiledCslEncoder.Encode<float>(new float[6], 2, 3));
+    }
+}

@@ -2,7 +2,7 @@ namespace Kernels.Sparse;
 
 /// <summary>
 /// The decision <see cref="SpMM"/> makes (or made) for one weight matrix and token count: the path, the K split of the
-/// sparse path, and the byte-model estimate behind it. Returned by <c>SpMM.Multiply</c> and available
+/// sparse path, and the byte-model estimate behind it. Returned by <see cref="SpMM.Multiply{T}(Kernels.Tensors.ReadOnlyDeviceTensorSpan{T}, TiledCslMatrix, Kernels.Tensors.DeviceTensorSpan{T}, SpMMPath)"/> and available
 /// before a call from <see cref="SpMM.Plan"/>.
 /// </summary>
 /// <param name="Path">The path that runs: <see cref="SpMMPath.Sparse"/> or <see cref="SpMMPath.Dense"/>.</param>

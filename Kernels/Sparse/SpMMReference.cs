@@ -30,8 +30,8 @@ public static class SpMMReference
         var result = new double[y.Length];
         y.CopyTo(result);
         int firstStrip = rowBegin / TiledCsl.TileRows, lastStrip = rowEnd == 0 ? -1 : (rowEnd - 1) / TiledCsl.TileRows;
-        var words = weights.Words.ToArray();
-        var offsets = weights.TileOffsets.ToArray();
+        var words = weights.WordArray;
+        var offsets = weights.OffsetArray;
         var valueType = weights.ValueType;
         int tileColumns = weights.TileColumnCount;
         Parallel.For(firstStrip, lastStrip + 1, i =>

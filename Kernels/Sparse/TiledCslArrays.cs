@@ -39,6 +39,10 @@ public sealed class TiledCslArrays
     /// <summary>Copies of the two arrays in Flash-LLM's layout (what its kernel and its <c>.bin</c> files hold).</summary>
     public (uint[] Words, int[] TileOffsets) ToFlashLlm() => ((uint[])words.Clone(), (int[])tileOffsets.Clone());
 
+    internal uint[] WordArray => words;
+
+    internal int[] OffsetArray => tileOffsets;
+
     /// <summary>The word array: per tile, its nonzeros and pads, each <c>value | location &lt;&lt; 16</c>.</summary>
     public ReadOnlySpan<uint> Words => words;
 

@@ -5,7 +5,7 @@ namespace Kernels.Sparse;
 
 /// <summary>
 /// Tiled-CSL back to a dense row-major M×K matrix, exactly: every stored word writes its 16-bit value at its cell and
-/// every other cell is +0. The oracle of the encoder tests and the way the dense fallback of SpMM gets its
+/// every other cell is +0. The oracle of the encoder tests and the way the dense fallback of <see cref="SpMM"/> gets its
 /// weights. Parallel over tile rows (each writes its own 128 rows).
 /// </summary>
 public static class TiledCslDecoder

@@ -15,7 +15,7 @@ public sealed class TiledCslMatrix : IDisposable
 {
     private DeviceTensor<uint>? words;
     private DeviceTensor<int>? tileOffsets;
-    private DeviceTensor<ushort>? dense;
+    private IDisposable? dense;
 
     private TiledCslMatrix(ComputeDevice device, TiledCslArrays host)
     {
@@ -129,16 +129,17 @@ public sealed class TiledCslMatrix : IDisposable
     internal DeviceTensor<int> OffsetsTensor => tileOffsets ?? throw new ObjectDisposedException(nameof(TiledCslMatrix));
 
     /// <summary>
-    /// The dense M×K copy of the weights (16-bit patterns), decoded on the device on first use and kept until
+    /// The dense M×K copy of the weights (<typeparamref name="T"/>: the device type of the value type), decoded on the device on first use and kept until
     /// <see cref="DropDenseCache"/> or <see cref="Dispose"/>. Enqueued on the device's stream; no host synchronization.
     /// </summary>
-    internal DeviceTensor<ushort> DenseWeights()
+    internal DeviceTensor<T> DenseWeights<T>() where T : unmanaged
     {
-        if (dense is not null) return dense;
-        var d = Device.Allocate<ushort>(Rows, Columns);
+        if (dense is DeviceTensor<T> cached) return cached;
+        var d = Device.Allocate<T>(Rows, Columns);
         try { TiledCslDeviceDecoder.Decode(this, d.Span); }
         catch { d.Dispose(); throw; }
-        return dense = d;
+        dense = d;
+        return d;
     }
 
     /// <summary>Releases the device buffers.</summary>

@@ -1,0 +1,132 @@
+using System.Collections.Concurrent;
+using Kernels.Sparse;
+using Kernels.Tensors;
+using DeviceHalf = ILGPU.Half;
+
+namespace Kernels.Bench.Tour;
+
+/// <summary>
+/// Tour rows of the Sparse family: SpMM (Y = X·Wᵀ, W in Tiled-CSL) at Flash-LLM's OPT-30B shapes and sparsities on a
+/// GPU, small shapes on the CPU accelerator. Compulsory bytes = Tiled-CSL words and offsets + X + Y (the sparse path's
+/// floor; the dense path must move 2·M·K instead, which the notes state as the byte-model bound).
+/// </summary>
+public sealed class SparseTour : ITourSuite
+{
+    /// <inheritdoc />
+    public string Family => "Sparse";
+
+    // Encoded weights are shared by the rows of one (shape, sparsity): encoding OPT-30B's FFN matrix takes seconds.
+    private static readonly ConcurrentDictionary<(int M, int K, double S), TiledCslArrays> Weights = new();
+
+    /// <inheritdoc />
+    public IEnumerable<TourCase> Cases(TourContext context)
+    {
+        if (!context.Full)
+        {
+            yield return Case(200, 100, 8, 0.7, SpMMPath.Auto, full: false);
+            yield return Case(200, 100, 3, 0.9, SpMMPath.Auto, full: false);
+            yield return Case(200, 100, 8, 0.3, SpMMPath.Auto, full: false);
+            yield break;
+        }
+        foreach (var (m, k) in new[] { (7168, 7168), (28672, 7168) })
+            foreach (double s in new[] { 0.7, 0.8, 0.9 })
+                foreach (int n in new[] { 8, 16, 32 })
+                    yield return Case(m, k, n, s, SpMMPath.Auto, full: true);
+        foreach (var (m, k) in new[] { (7168, 7168), (28672, 7168) })
+        {
+            yield return Case(m, k, 16, 0.8, SpMMPath.Sparse, full: true);
+            yield return Case(m, k, 16, 0.8, SpMMPath.Dense, full: true);
+        }
+    }
+
+    private static TourCase Case(int m, int k, int n, double sparsity, SpMMPath path, bool full)
+    {
+        long tiles = (long)((m + 127) / 128) * ((k + 63) / 64);
+        double expectedWords = Math.Ceiling((1 - sparsity) * m * k);
+        return new TourCase
+        {
+            Op = $"SpMM {sparsity:P0}" + (path == SpMMPath.Auto ? "" : $" {path.ToString().ToLowerInvariant()} forced"),
+            Shape = $"M={m} K={k} N={n}",
+            DType = "f16",
+            Flops = 2.0 * m * n * k,
+            // Words at the target sparsity (pads add < 4 a tile) + offsets + X + Y.
+            Bytes = 4 * expectedWords + 4.0 * (tiles + 2) + 2.0 * n * k + 2.0 * n * m,
+            Setup = context => Setup(context, m, k, n, sparsity, path, full),
+        };
+    }
+
+    private static TourRun Setup(TourContext context, int m, int k, int n, double sparsity, SpMMPath path, bool full)
+    {
+        var device = context.Device;
+        var host = Weights.GetOrAdd((m, k, sparsity), key => Generate(key.M, key.K, key.S));
+        var random = new Random(n * 7919 + m);
+        var xf = new float[(long)n * k];
+        for (int i = 0; i < xf.Length; i++) xf[i] = (float)(DeviceHalf)(random.NextSingle() * 2 - 1);
+        var matrix = TiledCslMatrix.Upload(device, host);
+        var x = device.Upload(xf.Select(v => (DeviceHalf)v).ToArray(), n, k);
+        var y = device.Allocate<DeviceHalf>(n, m);
+        var plan = SpMM.Plan(matrix, n, path);
+        // Full shapes: the f64 oracle checks the first two tile rows and the last (enough to see any tiling error).
+        var ranges = full ? new[] { (0, 256), (m - 128, m) } : new[] { (0, m) };
+        var run = new TourRun
+        {
+            Launch = () => SpMM.Multiply(x.ReadOnlySpan, matrix, y.Span, path),
+            Verify = () =>
+            {
+                var actual = y.ToArray();
+                var expected = new double[(long)n * m];
+                foreach (var (a, b) in ranges) SpMMReference.SpMM(host, xf, n, expected, a, b);
+                var got = new List<float>();
+                var want = new List<double>();
+                foreach (var (a, b) in ranges)
+                    for (int t = 0; t < n; t++)
+                        for (int r = a; r < b; r++)
+                        {
+                            got.Add((float)actual[(long)t * m + r]);
+                            want.Add(expected[(long)t * m + r]);
+                        }
+                return RelativeError(got, want);
+            },
+            Bound = 2e-3,
+            Release = () =>
+            {
+                matrix.Dispose();
+                x.Dispose();
+                y.Dispose();
+            },
+        };
+        run.Notes["path"] = plan.Path.ToString().ToLowerInvariant() + (path == SpMMPath.Auto ? "" : " (forced)");
+        run.Notes["splitK"] = plan.Splits.ToString();
+        run.Notes["model sparse/dense"] = $"{plan.Estimate.SparseSpeedup:F2}x";
+        run.Notes["bytes vs dense"] = $"{plan.Estimate.SparseCompulsoryBytes / plan.Estimate.DenseCompulsoryBytes:F2}";
+        run.Notes["worst tile"] = $"{matrix.WorstTileDensity:P0}";
+        return run;
+    }
+
+    /// <summary>fp16 weights with each element kept with probability 1 − s (uniform sparsity, as Flash-LLM's benchmark), random signed values.</summary>
+    private static TiledCslArrays Generate(int m, int k, double sparsity)
+    {
+        var w = new System.Half[(long)m * k];
+        Parallel.For(0, m, row =>
+        {
+            var r = new Random(row * 31 + 17);
+            var span = w.AsSpan((int)((long)row * k), k);
+            for (int c = 0; c < k; c++)
+                if (r.NextDouble() >= sparsity) span[c] = (System.Half)((0.05f + 0.95f * r.NextSingle()) * (r.Next(2) == 0 ? -1 : 1));
+        });
+        return TiledCslEncoder.Encode<System.Half>(w, m, k);
+    }
+
+    private static double RelativeError(List<float> actual, List<double> expected)
+    {
+        double num = 0, den = 0;
+        for (int i = 0; i < actual.Count; i++)
+        {
+            if (!float.IsFinite(actual[i])) return double.PositiveInfinity;
+            double d = actual[i] - expected[i];
+            num += d * d;
+            den += expected[i] * expected[i];
+        }
+        return den == 0 ? Math.Sqrt(num) : Math.Sqrt(num / den);
+    }
+}

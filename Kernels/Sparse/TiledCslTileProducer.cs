@@ -30,6 +30,9 @@ public struct TiledCslTileProducer : IWeightTileProducer
     // Staging registers (hand-unrolled: ILGPU would put an array in local memory) and the tile's vector range.
     private UInt4 s0, s1, s2, s3, s4, s5, s6, s7;
     private int begin, end;
+    // Offsets of the tile after the one in flight, read in End so that Begin's word loads do not wait for them
+    // (Flash-LLM's offset prefetch). Index t + 2 ≤ T + 1 always exists: the trailing entry is there for this.
+    private int prefetchedTile, prefetchedBegin, prefetchedEnd;
 
     /// <summary>Creates the producer over a validated matrix's device arrays.</summary>
     public TiledCslTileProducer(ArrayView<uint> words, ulong wordsAddress, ArrayView<int> tileOffsets, int tileColumns)
@@ -40,6 +43,8 @@ public struct TiledCslTileProducer : IWeightTileProducer
         TileColumns = tileColumns;
         s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = default;
         begin = end = 0;
+        prefetchedTile = -1;
+        prefetchedBegin = prefetchedEnd = 0;
     }
 
     /// <inheritdoc />
@@ -56,8 +61,16 @@ public struct TiledCslTileProducer : IWeightTileProducer
             chunks[first + c] = default;
 
         int t = (request.Row0 >> 7) * TileColumns + request.KTile;
-        begin = TileOffsets[t];
-        end = TileOffsets[t + 1];
+        if (t == prefetchedTile)
+        {
+            begin = prefetchedBegin;
+            end = prefetchedEnd;
+        }
+        else
+        {
+            begin = TileOffsets[t];
+            end = TileOffsets[t + 1];
+        }
         int v = begin + request.Thread;
         s0 = Load(v);
         s1 = Load(v + 128);
@@ -90,6 +103,11 @@ public struct TiledCslTileProducer : IWeightTileProducer
         // Tiles denser than the staging holds: the rest, loaded and scattered here (never dropped).
         for (int rest = v + StagedVectors * TileEngineConstants.Threads; rest < end; rest += TileEngineConstants.Threads)
             Scatter(halves, GlobalLoad.NonCoherent4(Words, (long)rest * 4, WordsAddress), rest, baseHalf, lo, hi);
+
+        int t = (request.Row0 >> 7) * TileColumns + request.KTile;
+        prefetchedTile = t + 1;
+        prefetchedBegin = TileOffsets[t + 1];
+        prefetchedEnd = TileOffsets[t + 2];
     }
 
     private readonly UInt4 Load(int vector) =>

@@ -37,7 +37,7 @@ public class SparseBenchmarks
         var w = new System.Half[(long)size * size];
         for (long i = 0; i < w.Length; i++)
             if (random.NextDouble() >= Sparsity) w[i] = (System.Half)(random.NextSingle() * 2 - 1);
-        matrix = TiledCslMatrix.Encode<System.Half>(device, w, size, size);
+        matrix = TiledCslMatrix.Encode<System.Half>(device, w, size, size, wordOrder: TiledCslWordOrder.BankSpread);
         x = device.Allocate<DeviceHalf>(N, size);
         x.Span.Clear();
         y = device.Allocate<DeviceHalf>(N, size);

@@ -104,7 +104,7 @@ public sealed class SparseTour : ITourSuite
         return run;
     }
 
-    /// <summary>fp16 weights with each element kept with probability 1 − s (uniform sparsity, as Flash-LLM's benchmark), random signed values.</summary>
+    /// <summary>fp16 weights with each element kept with probability 1 − s (uniform sparsity, as Flash-LLM's benchmark), random signed values, in bank-spread word order.</summary>
     private static TiledCslArrays Generate(int m, int k, double sparsity)
     {
         var w = new System.Half[(long)m * k];
@@ -115,7 +115,7 @@ public sealed class SparseTour : ITourSuite
             for (int c = 0; c < k; c++)
                 if (r.NextDouble() >= sparsity) span[c] = (System.Half)((0.05f + 0.95f * r.NextSingle()) * (r.Next(2) == 0 ? -1 : 1));
         });
-        return TiledCslEncoder.Encode<System.Half>(w, m, k);
+        return TiledCslEncoder.Encode<System.Half>(w, m, k, wordOrder: TiledCslWordOrder.BankSpread);
     }
 
     private static double RelativeError(List<float> actual, List<double> expected)

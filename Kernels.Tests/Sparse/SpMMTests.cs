@@ -9,18 +9,19 @@ namespace Kernels.Tests.Sparse;
 
 public class SpMMTests
 {
-    private static TiledCslArrays Encode(float[] w, int m, int k, ElementType valueType) => valueType == ElementType.BFloat16
-        ? TiledCslEncoder.Encode(SparseTestData.ToBFloat16(w), m, k)
-        : TiledCslEncoder.Encode(SparseTestData.ToHalf(w), m, k);
+    private static TiledCslArrays Encode(float[] w, int m, int k, ElementType valueType,
+        TiledCslWordOrder order = TiledCslWordOrder.RowMajor) => valueType == ElementType.BFloat16
+        ? TiledCslEncoder.Encode(SparseTestData.ToBFloat16(w), m, k, wordOrder: order)
+        : TiledCslEncoder.Encode(SparseTestData.ToHalf(w), m, k, wordOrder: order);
 
     /// <summary>Runs SpMM on the 32-lane CPU device and compares with the f64 reference; returns the plan.</summary>
     private static SpMMPlan Check(Seeded seed, int m, int k, int n, double sparsity, ElementType valueType, SpMMPath path,
-        SpMM.Tuning tuning = default, bool clustered = true)
+        SpMM.Tuning tuning = default, bool clustered = true, TiledCslWordOrder order = TiledCslWordOrder.RowMajor)
     {
         var device = Devices.CpuWarp32;
         var w = SparseTestData.Weights(seed, m, k, sparsity, valueType, clustered);
         var xf = SparseTestData.Activations(seed, n, k, valueType);
-        var host = Encode(w, m, k, valueType);
+        var host = Encode(w, m, k, valueType, order);
         var expected = new double[(long)n * m];
         SpMMReference.SpMM(host, xf, n, expected);
         using var matrix = TiledCslMatrix.Upload(device, host);
@@ -66,7 +67,7 @@ public class SpMMTests
 
     [Fact]
     public void BFloat16SparsePathMatchesReference() =>
-        Check(Seeded.Create(), 200, 100, 16, 0.7, ElementType.BFloat16, SpMMPath.Sparse);
+        Check(Seeded.Create(), 200, 100, 16, 0.7, ElementType.BFloat16, SpMMPath.Sparse, order: TiledCslWordOrder.BankSpread);
 
     [Fact]
     public void SplitKMatchesReference()

@@ -165,3 +165,75 @@ public class TiledCslWordOrderTests
         Compare.Exact<ushort>(shuffled.ToDenseBits(), SparseTestData.Bits(w, ElementType.Float16), "shuffled tiles", seed);
     }
 }
+
+public class TiledCslBankSpreadTests
+{
+    /// <summary>
+    /// The 10×70 matrix of <see cref="TiledCslFormatTests.EncodesAHandWorkedMatrix"/> in Flash-LLM's bank-spread order,
+    /// worked by hand. Bank of a cell = swizzled column / 2. Tile 0: nonzeros 1.0 @ loc 1 (bank 0), −2.0 @ loc 72
+    /// (swizzled column 8: bank 4), 0.5 @ loc 589 (column 13: bank 6). Its one pad goes to the first emptiest bank,
+    /// bank 1, at that bank's first zero cell (0, 2): loc 2. Dealing 1 vector (a tail of one lane) takes, for words
+    /// 0..3, the top of the first fullest bank: banks 0, 1, 4, 6; the lane's stack is written back last-in first-out.
+    /// Tile 1: −0.25 @ loc 506 (swizzled column 58: bank 29); three pads to banks 0, 1, 2 at locs 0, 2, 4; dealt as
+    /// banks 0, 1, 2, 29, written back reversed.
+    /// </summary>
+    [Fact]
+    public void EncodesAHandWorkedMatrixInBankSpreadOrder()
+    {
+        const int m = 10, k = 70;
+        var w = new float[m * k];
+        w[0 * k + 1] = 1.0f;
+        w[1 * k + 0] = -2.0f;
+        w[9 * k + 5] = 0.5f;
+        w[7 * k + 66] = -0.25f;
+        w[2 * k + 3] = -0.0f;
+        var arrays = TiledCslEncoder.Encode(SparseTestData.ToHalf(w), m, k, wordOrder: TiledCslWordOrder.BankSpread);
+        uint[] expected =
+        [
+            0x024D_3800, 0x0048_C000, 0x0002_0000, 0x0001_3C00,
+            0x01FA_B400, 0x0004_0000, 0x0002_0000, 0x0000_0000,
+        ];
+        var (words, offsets) = arrays.ToFlashLlm();
+        Compare.Exact<uint>(words, expected, "bank-spread words");
+        Compare.Exact<int>(offsets, [0, 1, 2, 2], "tile offsets");
+    }
+
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(0.6)]
+    [InlineData(0.9)]
+    public void DecodesExactlyAndSpreadsScatterStoresOverBanks(double sparsity)
+    {
+        var seed = Seeded.Create();
+        const int m = 256, k = 200;
+        var w = SparseTestData.Weights(seed, m, k, sparsity, ElementType.Float16);
+        var plain = TiledCslEncoder.Encode(SparseTestData.ToHalf(w), m, k);
+        var spread = TiledCslEncoder.Encode(SparseTestData.ToHalf(w), m, k, wordOrder: TiledCslWordOrder.BankSpread);
+        Compare.Exact<ushort>(spread.ToDenseBits(), SparseTestData.Bits(w, ElementType.Float16), "bank-spread decode", seed);
+        Compare.Exact<int>(spread.TileOffsets, plain.TileOffsets, "offsets do not depend on the order", seed);
+        TiledCslArrays.FromFlashLlm(spread.Words, spread.TileOffsets, m, k); // validates
+        // Conflict degree of the kernel's scatter: per warp instruction (32 consecutive vectors, word v of each), the
+        // most stores that hit one bank. Bank spreading must not be worse than the plain order, and better overall.
+        long Conflicts(TiledCslArrays a)
+        {
+            long sum = 0;
+            var o = a.TileOffsets;
+            var words = a.Words;
+            Span<int> hits = stackalloc int[32];
+            for (int t = 0; t + 2 < o.Length; t++)
+                for (int g = o[t]; g < o[t + 1]; g += 32)
+                    for (int v = 0; v < 4; v++)
+                    {
+                        hits.Clear();
+                        int most = 0;
+                        for (int l = g; l < Math.Min(g + 32, o[t + 1]); l++)
+                            most = Math.Max(most, ++hits[(TiledCsl.LocationOf(words[4 * l + v]) & 63) >> 1]);
+                        sum += most;
+                    }
+            return sum;
+        }
+        long a = Conflicts(plain), b = Conflicts(spread);
+        Assert.True(b <= a, $"bank spread {b} vs plain {a} {seed.Tag}");
+        if (sparsity < 1 && a > 0) Assert.True(b < a, $"bank spread {b} should beat plain {a} {seed.Tag}");
+    }
+}

@@ -7,7 +7,8 @@ namespace Kernels.Sparse;
 /// Dense row-major M×K fp16 or bf16 weights (the <c>nn.Linear.weight</c> out × in layout) to Tiled-CSL, parallel over
 /// tile rows. Output is byte-identical to Flash-LLM's <c>InitSparseMatrixA_API_NoReorder</c> for shapes it accepts
 /// (M % 128 == 0, K % 64 == 0) and inputs without −0: words in row-major scan order of the tile, and each tile's
-/// <c>(4 − nnz % 4) % 4</c> pads at the first zero cells met in that scan.
+/// <c>(4 − nnz % 4) % 4</c> pads at the first zero cells met in that scan; with <see cref="TiledCslWordOrder.BankSpread"/>,
+/// byte-identical to its reordering <c>InitSparseMatrixA_API</c> instead.
 /// </summary>
 /// <remarks>
 /// Policies: a value is stored when it is not ±0 (Flash-LLM's <c>|v| &gt; 0</c>), so −0 reads back as +0 and pads
@@ -23,9 +24,12 @@ public static class TiledCslEncoder
     /// nonzero is kept; otherwise the matrix is first pruned by magnitude: the ⌊(1 − s)·M·K⌋ largest |w| survive, ties
     /// at the threshold kept in row-major order, so the result is at least <paramref name="targetSparsity"/> sparse.
     /// <typeparamref name="T"/> is <see cref="System.Half"/> or <see cref="ILGPU.Half"/> (fp16) or <see cref="BFloat16"/>.
+    /// <paramref name="wordOrder"/> picks Flash-LLM's plain (default) or bank-spread word order inside each tile.
     /// </summary>
-    public static TiledCslArrays Encode<T>(ReadOnlySpan<T> dense, int rows, int columns, double? targetSparsity = null) where T : unmanaged
+    public static TiledCslArrays Encode<T>(ReadOnlySpan<T> dense, int rows, int columns, double? targetSparsity = null,
+        TiledCslWordOrder wordOrder = TiledCslWordOrder.RowMajor) where T : unmanaged
     {
+        if (!Enum.IsDefined(wordOrder)) throw new ArgumentOutOfRangeException(nameof(wordOrder), wordOrder, "Unknown word order.");
         var valueType = ValueTypeOf<T>(nameof(dense));
         if (rows <= 0) throw new ArgumentOutOfRangeException(nameof(rows), rows, "The matrix needs at least one row.");
         if (columns <= 0) throw new ArgumentOutOfRangeException(nameof(columns), columns, "The matrix needs at least one column.");
@@ -39,9 +43,9 @@ public static class TiledCslEncoder
         if (targetSparsity is { } target)
         {
             var pruned = Prune(bits, rows, columns, target);
-            return EncodeBits(pruned, rows, columns, valueType);
+            return EncodeBits(pruned, rows, columns, valueType, wordOrder);
         }
-        return EncodeBits(bits, rows, columns, valueType);
+        return EncodeBits(bits, rows, columns, valueType, wordOrder);
     }
 
     /// <summary>The Tiled-CSL value type a 16-bit host element type stands for.</summary>
@@ -138,7 +142,7 @@ public static class TiledCslEncoder
         return result;
     }
 
-    private static TiledCslArrays EncodeBits(ReadOnlySpan<ushort> bits, int rows, int columns, ElementType valueType)
+    private static TiledCslArrays EncodeBits(ReadOnlySpan<ushort> bits, int rows, int columns, ElementType valueType, TiledCslWordOrder wordOrder)
     {
         int tileRows = TiledCsl.TilesAlong(rows, TiledCsl.TileRows);
         int tileColumns = TiledCsl.TilesAlong(columns, TiledCsl.TileColumns);
@@ -181,14 +185,20 @@ public static class TiledCslEncoder
                 offsets[tiles + 1] = offsets[tiles];
                 var words = new uint[vectors * TiledCsl.WordsPerVector];
 
+                bool spread = wordOrder == TiledCslWordOrder.BankSpread;
                 Parallel.For(0, tileRows, i =>
                 {
                     var src = (ushort*)a;
+                    Span<int> firstZero = stackalloc int[32];
                     for (int j = 0; j < tileColumns; j++)
                     {
                         long t = (long)i * tileColumns + j;
                         long p = (long)offsets[t] * TiledCsl.WordsPerVector;
+                        long tileStart = p;
                         int pads = (TiledCsl.WordsPerVector - nonzerosPerTile[t] % TiledCsl.WordsPerVector) % TiledCsl.WordsPerVector;
+                        // Bank spreading places pads itself; it needs each bank's first zero cell instead.
+                        int inlinePads = spread ? 0 : pads;
+                        firstZero.Fill(-1);
                         for (int lr = 0; lr < TiledCsl.TileRows; lr++)
                         {
                             int r = i * TiledCsl.TileRows + lr;
@@ -196,9 +206,16 @@ public static class TiledCslEncoder
                             {
                                 int c = j * TiledCsl.TileColumns + lc;
                                 ushort v = r < rows && c < columns ? src[(long)r * columns + c] : (ushort)0;
-                                if (!TiledCsl.IsZero(v)) words[p++] = TiledCsl.Word(v, TiledCsl.Location(lr, lc));
-                                else if (pads > 0) { pads--; words[p++] = TiledCsl.Word(0, TiledCsl.Location(lr, lc)); }
+                                int loc = TiledCsl.Location(lr, lc);
+                                if (!TiledCsl.IsZero(v)) words[p++] = TiledCsl.Word(v, loc);
+                                else if (inlinePads > 0) { inlinePads--; words[p++] = TiledCsl.Word(0, loc); }
+                                else if (spread && firstZero[TiledCslBankSpread.BankOf(loc)] < 0) firstZero[TiledCslBankSpread.BankOf(loc)] = loc;
                             }
+                        }
+                        if (spread)
+                        {
+                            int count = nonzerosPerTile[t] + pads;
+                            TiledCslBankSpread.Deal(words.AsSpan((int)tileStart, count), nonzerosPerTile[t], firstZero);
                         }
                     }
                 });

@@ -50,10 +50,10 @@ public sealed class TiledCslMatrix : IDisposable
         ElementType valueType = ElementType.Float16) =>
         Upload(device, TiledCslArrays.FromFlashLlm(words, tileOffsets, rows, columns, valueType));
 
-    /// <summary>Encodes dense host weights (see <see cref="TiledCslEncoder.Encode{T}"/>) and uploads the result.</summary>
-    public static TiledCslMatrix Encode<T>(ComputeDevice device, ReadOnlySpan<T> dense, int rows, int columns, double? targetSparsity = null)
-        where T : unmanaged =>
-        Upload(device, TiledCslEncoder.Encode(dense, rows, columns, targetSparsity));
+    /// <summary>Encodes dense host weights (see <see cref="TiledCslEncoder.Encode{T}(ReadOnlySpan{T}, int, int, double?, TiledCslWordOrder)"/>) and uploads the result.</summary>
+    public static TiledCslMatrix Encode<T>(ComputeDevice device, ReadOnlySpan<T> dense, int rows, int columns, double? targetSparsity = null,
+        TiledCslWordOrder wordOrder = TiledCslWordOrder.RowMajor) where T : unmanaged =>
+        Upload(device, TiledCslEncoder.Encode(dense, rows, columns, targetSparsity, wordOrder));
 
     /// <summary>Downloads the two arrays in Flash-LLM's layout (waits for the device's stream).</summary>
     public (uint[] Words, int[] TileOffsets) ToFlashLlm()

@@ -14,7 +14,7 @@ public class SpMMGpuTests
     [InlineData(2048, 4096, 16, 0.8)]   // split-K
     [InlineData(1030, 999, 37, 0.9)]    // awkward edges, several N tiles
     [InlineData(512, 512, 200, 0.7)]    // wide tiles
-    public void MatchesReferenceOnCuda(int m, int k, int n, double sparsity)
+    public void SpMMMatchesReferenceOnGpu(int m, int k, int n, double sparsity)
     {
         var device = Devices.RequireCuda();
         var seed = Seeded.Create();

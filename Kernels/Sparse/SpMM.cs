@@ -84,6 +84,11 @@ public static partial class SpMM
         return plan;
     }
 
+    /// <summary>Registers and local bytes per thread of the f16 sparse kernel used for <paramref name="n"/> tokens (null on the CPU accelerator).</summary>
+    internal static Kernels.Cuda.KernelResources? SparseKernelResources(ComputeDevice device, int n) => n > 64
+        ? TileEngine.Resources<WideTile, F16Mma, TiledCslTileProducer, StoreEpilogue<DeviceHalf, F16>>(device)
+        : TileEngine.Resources<SkinnyTile, F16Mma, TiledCslTileProducer, StoreEpilogue<DeviceHalf, F16>>(device);
+
     private static void Run<TShape, TMma, T, TConvert>(ComputeDevice device, in TiledCslTileProducer producer, Matrix16 x,
         ArrayView<T> y, int m, int n, int k, int splits)
         where TShape : struct, ITileShape

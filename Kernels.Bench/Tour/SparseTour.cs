@@ -86,7 +86,7 @@ public sealed class SparseTour : ITourSuite
             {
                 var actual = y.ToArray();
                 var expected = new double[(long)n * m];
-                foreach (var (a, b) in ranges) SpMMReference.SpMM(host, xf, n, expected, a, b);
+                foreach (var (a, b) in ranges) SpMMReference.Multiply(xf, host, expected, a, b);
                 var got = new List<float>();
                 var want = new List<double>();
                 foreach (var (a, b) in ranges)

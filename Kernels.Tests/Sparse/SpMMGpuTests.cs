@@ -22,7 +22,7 @@ public class SpMMGpuTests
         var xf = SparseTestData.Activations(seed, n, k, ElementType.Float16);
         var host = TiledCslEncoder.Encode(SparseTestData.ToHalf(w), m, k);
         var expected = new double[(long)n * m];
-        SpMMReference.SpMM(host, xf, n, expected);
+        SpMMReference.Multiply(xf, host, expected);
         using var matrix = TiledCslMatrix.Upload(device, host);
         using var x = device.Upload(SparseTestData.ToDeviceHalf(xf), n, k);
         using var y = device.Allocate<DeviceHalf>(n, m);

@@ -16,7 +16,7 @@ public class SpMMReferenceTests
         var x = SparseTestData.Activations(seed, n, k, ElementType.Float16);
         var arrays = TiledCslEncoder.Encode(SparseTestData.ToHalf(w), m, k);
         var y = new double[n * m];
-        SpMMReference.SpMM(arrays, x, n, y);
+        SpMMReference.Multiply(x, arrays, y);
         var expected = new double[n * m];
         for (int t = 0; t < n; t++)
             for (int r = 0; r < m; r++)
@@ -30,7 +30,7 @@ public class SpMMReferenceTests
         // A row range writes only those rows.
         var part = new double[n * m];
         Array.Fill(part, double.NaN);
-        SpMMReference.SpMM(arrays, x, n, part, 130, 140);
+        SpMMReference.Multiply(x, arrays, part, 130, 140);
         for (int t = 0; t < n; t++)
             for (int r = 0; r < m; r++)
                 Assert.Equal(r is >= 130 and < 140 ? expected[t * m + r] : double.NaN, part[t * m + r], 12);

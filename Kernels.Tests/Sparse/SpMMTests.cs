@@ -23,7 +23,7 @@ public class SpMMTests
         var xf = SparseTestData.Activations(seed, n, k, valueType);
         var host = Encode(w, m, k, valueType, order);
         var expected = new double[(long)n * m];
-        SpMMReference.SpMM(host, xf, n, expected);
+        SpMMReference.Multiply(xf, host, expected);
         using var matrix = TiledCslMatrix.Upload(device, host);
         SpMMPlan plan;
         float[] actual;

@@ -3,7 +3,7 @@ using Kernels.Tensors;
 namespace Kernels.Sparse;
 
 /// <summary>
-/// The CPU oracle of <see cref="SpMM"/>: Y = X·Wᵀ with W the decoded Tiled-CSL matrix, every product and sum in f64.
+/// The CPU oracle of <see cref="SpMM.Multiply{T}(ReadOnlyDeviceTensorSpan{T}, TiledCslMatrix, DeviceTensorSpan{T}, SpMMPath)"/>, same argument order over host spans: Y = X·Wᵀ with W the decoded Tiled-CSL matrix, every product and sum in f64.
 /// X is N×K row-major (tokens × input features), Y is N×M row-major. Parallel over 128-row strips of W, each
 /// decoded once into an f64 strip and multiplied densely (so ±Inf weights and activations behave as in a dense
 /// product).
@@ -11,16 +11,16 @@ namespace Kernels.Sparse;
 public static class SpMMReference
 {
     /// <summary>
-    /// Computes Y[n, m] for m in [<paramref name="rowBegin"/>, <paramref name="rowEnd"/>) (all rows when
+    /// <paramref name="x"/> is N×K row-major (N = length / K), <paramref name="y"/> N×M. Computes Y[n, m] for m in [<paramref name="rowBegin"/>, <paramref name="rowEnd"/>) (all rows when
     /// <paramref name="rowEnd"/> is −1); other entries of <paramref name="y"/> are left as they are. A row range keeps the
     /// oracle affordable at full LLM shapes.
     /// </summary>
-    public static void SpMM(TiledCslArrays weights, ReadOnlySpan<float> x, int n, Span<double> y, int rowBegin = 0, int rowEnd = -1)
+    public static void Multiply(ReadOnlySpan<float> x, TiledCslArrays weights, Span<double> y, int rowBegin = 0, int rowEnd = -1)
     {
         ArgumentNullException.ThrowIfNull(weights);
         int m = weights.Rows, k = weights.Columns;
-        if (n < 0) throw new ArgumentOutOfRangeException(nameof(n), n, "Token count must be non-negative.");
-        if (x.Length != (long)n * k) throw new ArgumentException($"x has {x.Length} elements but N×K = {n}×{k} needs {(long)n * k}.", nameof(x));
+        if (x.Length % k != 0) throw new ArgumentException($"x has {x.Length} elements, not a whole number of rows of K = {k}.", nameof(x));
+        int n = x.Length / k;
         if (y.Length != (long)n * m) throw new ArgumentException($"y has {y.Length} elements but N×M = {n}×{m} needs {(long)n * m}.", nameof(y));
         if (rowEnd < 0) rowEnd = m;
         if (rowBegin < 0 || rowBegin > rowEnd || rowEnd > m)
@@ -63,11 +63,11 @@ public static class SpMMReference
         result.CopyTo(y);
     }
 
-    /// <summary>As <see cref="SpMM(TiledCslArrays, ReadOnlySpan{float}, int, Span{double}, int, int)"/> with 16-bit host activations.</summary>
-    public static void SpMM<T>(TiledCslArrays weights, ReadOnlySpan<T> x, int n, Span<double> y, int rowBegin = 0, int rowEnd = -1) where T : unmanaged
+    /// <summary>As <see cref="Multiply(ReadOnlySpan{float}, TiledCslArrays, Span{double}, int, int)"/> with 16-bit host activations.</summary>
+    public static void Multiply<T>(ReadOnlySpan<T> x, TiledCslArrays weights, Span<double> y, int rowBegin = 0, int rowEnd = -1) where T : unmanaged
     {
         var xf = new float[x.Length];
         ElementTypes.ToFloat(x, xf);
-        SpMM(weights, xf, n, y, rowBegin, rowEnd);
+        Multiply(xf, weights, y, rowBegin, rowEnd);
     }
 }

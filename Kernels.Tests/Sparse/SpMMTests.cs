@@ -55,7 +55,7 @@ public class SpMMTests
     [InlineData(0.0, 1)]    // every tile 100 % dense: twice what the registers stage, so the overflow loop runs
     [InlineData(0.5, 17)]
     [InlineData(0.7, 8)]
-    [InlineData(0.9, 33)]
+    [InlineData(0.9, 33)]   // LargeTile (N > 32)
     [InlineData(0.99, 3)]
     [InlineData(1.0, 2)]    // no words at all
     public void SparsePathMatchesReference(double sparsity, int n)
@@ -79,7 +79,7 @@ public class SpMMTests
     [Fact]
     public void WideTilesTakeHalfOfEachTiledCslTile() =>
         // 64-row engine tiles scatter only their half of each 128-row Tiled-CSL tile.
-        Check(Seeded.Create(), 200, 100, 20, 0.6, ElementType.Float16, SpMMPath.Sparse, new SpMM.Tuning(Wide: true));
+        Check(Seeded.Create(), 200, 100, 20, 0.6, ElementType.Float16, SpMMPath.Sparse, new SpMM.Tuning(Shape: SpMM.SparseShape.Wide));
 
     [Fact]
     public void ByteModelPicksDenseAtLowSparsityAndSparseAtHigh()

@@ -28,17 +28,18 @@ public static partial class SpMM
     }
 
     /// <summary>
-    /// Split-K for the sparse path: enough groups to give every multiprocessor about two (Flash-LLM hand-tunes this per
-    /// M; research/flash-llm.md §2), each split keeping at least 8 K tiles so the partial traffic stays small. One on the
-    /// CPU accelerator, whose groups run one after another anyway.
+    /// Split-K for the sparse path: the engine's rule (enough groups to give every multiprocessor about two; Flash-LLM
+    /// hand-tunes this per M, research/flash-llm.md §2), keeping at least 8 K tiles a split so the f32 partial traffic
+    /// stays small next to the weights. One on the CPU accelerator.
     /// </summary>
     internal static int ChooseSplits(ComputeDevice device, int m, int n, int kTiles)
     {
-        if (!device.IsCuda) return 1;
-        long groups = (long)((m + 127) / 128) * Math.Max(1, (n + 15) / 16);
-        long target = 2L * device.Accelerator.NumMultiprocessors;
-        if (groups >= target) return 1;
-        int splits = (int)Math.Min((target + groups - 1) / groups, Math.Max(1, kTiles / 8));
-        return Math.Max(1, splits);
+        int k = kTiles * TiledCsl.TileColumns;
+        n = Math.Max(1, n);
+        return ShapeFor(n) == SparseShape.Skinny
+            ? Engine.TileEngine.AutoSplits(device, Engine.GemmProblem.Create<Engine.SkinnyTile>(m, n, k), MinKTilesPerSplit)
+            : Engine.TileEngine.AutoSplits(device, Engine.GemmProblem.Create<Engine.LargeTile>(m, n, k), MinKTilesPerSplit);
     }
+
+    private const int MinKTilesPerSplit = 8;
 }

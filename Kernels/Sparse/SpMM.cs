@@ -26,7 +26,24 @@ public static partial class SpMM
         Multiply(x, weights, y, path, default);
 
     /// <summary>Knobs tests use to cover every code path: 0/null = automatic.</summary>
-    internal readonly record struct Tuning(int Splits = 0, bool? Wide = null);
+    internal readonly record struct Tuning(int Splits = 0, SparseShape? Shape = null);
+
+    /// <summary>The engine tile shape of the sparse path.</summary>
+    internal enum SparseShape
+    {
+        /// <summary><see cref="SkinnyTile"/>: 128 rows × 16 tokens, one Tiled-CSL tile row a group.</summary>
+        Skinny,
+        /// <summary><see cref="WideTile"/>: 64 × 32; each group loads a whole Tiled-CSL tile and scatters its half (only by request).</summary>
+        Wide,
+        /// <summary><see cref="LargeTile"/>: 128 × 64, one Tiled-CSL tile row a group.</summary>
+        Large,
+    }
+
+    /// <summary>
+    /// Skinny up to 32 tokens, large above: both cover a whole 128-row Tiled-CSL tile, so a group uses every word it
+    /// loads; a weight tile is loaded once per N tile (16 or 64 tokens). Not tuned on a GPU yet.
+    /// </summary>
+    internal static SparseShape ShapeFor(int n) => n <= 32 ? SparseShape.Skinny : SparseShape.Large;
 
     internal static SpMMPlan Multiply<T>(ReadOnlyDeviceTensorSpan<T> x, TiledCslMatrix weights, DeviceTensorSpan<T> y,
         SpMMPath path, Tuning tuning) where T : unmanaged
@@ -67,45 +84,42 @@ public static partial class SpMM
         var words = weights.WordsTensor.View.AsContiguous();
         ulong address = (ulong)words.LoadEffectiveAddressAsPtr().ToInt64();
         var producer = new TiledCslTileProducer(words, address, weights.OffsetsTensor.View.AsContiguous(), weights.TileColumnCount);
-        bool wide = tuning.Wide ?? n > 64;
+        var shape = tuning.Shape ?? ShapeFor(n);
         int m = weights.Rows, k = weights.Columns;
         if (typeof(T) == typeof(DeviceHalf))
         {
             var out16 = yv.Cast<DeviceHalf>();
-            if (wide) Run<WideTile, F16Mma, DeviceHalf, F16>(device, producer, xm, out16, m, n, k, plan.Splits);
-            else Run<SkinnyTile, F16Mma, DeviceHalf, F16>(device, producer, xm, out16, m, n, k, plan.Splits);
+            switch (shape)
+            {
+                case SparseShape.Skinny: Run<SkinnyTile, F16Mma, DeviceHalf, F16>(device, producer, xm, out16, m, n, k, plan.Splits); break;
+                case SparseShape.Wide: Run<WideTile, F16Mma, DeviceHalf, F16>(device, producer, xm, out16, m, n, k, plan.Splits); break;
+                default: Run<LargeTile, F16Mma, DeviceHalf, F16>(device, producer, xm, out16, m, n, k, plan.Splits); break;
+            }
         }
         else
         {
             var outB = yv.Cast<BFloat16>();
-            if (wide) Run<WideTile, BF16Mma, BFloat16, BF16>(device, producer, xm, outB, m, n, k, plan.Splits);
-            else Run<SkinnyTile, BF16Mma, BFloat16, BF16>(device, producer, xm, outB, m, n, k, plan.Splits);
+            switch (shape)
+            {
+                case SparseShape.Skinny: Run<SkinnyTile, BF16Mma, BFloat16, BF16>(device, producer, xm, outB, m, n, k, plan.Splits); break;
+                case SparseShape.Wide: Run<WideTile, BF16Mma, BFloat16, BF16>(device, producer, xm, outB, m, n, k, plan.Splits); break;
+                default: Run<LargeTile, BF16Mma, BFloat16, BF16>(device, producer, xm, outB, m, n, k, plan.Splits); break;
+            }
         }
         return plan;
     }
 
     /// <summary>Registers and local bytes per thread of the f16 sparse kernel used for <paramref name="n"/> tokens (null on the CPU accelerator).</summary>
-    internal static Kernels.Cuda.KernelResources? SparseKernelResources(ComputeDevice device, int n) => n > 64
-        ? TileEngine.Resources<WideTile, F16Mma, TiledCslTileProducer, StoreEpilogue<DeviceHalf, F16>>(device)
-        : TileEngine.Resources<SkinnyTile, F16Mma, TiledCslTileProducer, StoreEpilogue<DeviceHalf, F16>>(device);
+    internal static Kernels.Cuda.KernelResources? SparseKernelResources(ComputeDevice device, int n) => ShapeFor(n) == SparseShape.Skinny
+        ? TileEngine.Resources<SkinnyTile, F16Mma, TiledCslTileProducer, StoreEpilogue<DeviceHalf, F16>>(device)
+        : TileEngine.Resources<LargeTile, F16Mma, TiledCslTileProducer, StoreEpilogue<DeviceHalf, F16>>(device);
 
     private static void Run<TShape, TMma, T, TConvert>(ComputeDevice device, in TiledCslTileProducer producer, Matrix16 x,
         ArrayView<T> y, int m, int n, int k, int splits)
         where TShape : struct, ITileShape
         where TMma : struct, IMmaKind
         where T : unmanaged
-        where TConvert : struct, IElementConverter<T>
-    {
-        var problem = GemmProblem.Create<TShape>(m, n, k, splits);
-        var final = new StoreEpilogue<T, TConvert>(y, null, m);
-        if (problem.Splits == 1)
-        {
-            TileEngine.Launch<TShape, TMma, TiledCslTileProducer, StoreEpilogue<T, TConvert>>(device, producer, x, final, problem);
-            return;
-        }
-        var partials = SplitKWorkspace.Get(device, (long)problem.Splits * n * m);
-        TileEngine.Launch<TShape, TMma, TiledCslTileProducer, SplitKPartialEpilogue>(device, producer, x,
-            new SplitKPartialEpilogue(partials, m, n), problem);
-        SplitKReduction.Launch(device, partials, problem.Splits, m, n, final);
-    }
+        where TConvert : struct, IElementConverter<T> =>
+        TileEngine.Run<TShape, TMma, TiledCslTileProducer, StoreEpilogue<T, TConvert>>(device, producer, x,
+            new StoreEpilogue<T, TConvert>(y, null, m), GemmProblem.Create<TShape>(m, n, k, splits));
 }

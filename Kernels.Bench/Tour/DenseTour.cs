@@ -28,7 +28,7 @@ public sealed class DenseTour : ITourSuite
         }
         else
         {
-            yield return Gemm(64, 72, 5);
+            yield return Gemm(64, 64, 5);
             yield return Gemv(64, 136);
         }
     }

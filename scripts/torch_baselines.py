@@ -141,6 +141,47 @@ def lora(ctx):
     torch.cuda.empty_cache()
 
 
+# OPT-30B layer shapes (attention out, FFN up), Flash-LLM's token counts and sparsities, as in the Sparse tour.
+OPT30B = [(7168, 7168), (28672, 7168)]
+
+
+@baseline("Sparse")
+def sparse(ctx):
+    """Y = X·Wᵀ for sparse W: cuBLAS on the dense W (what SpMM must beat) and cuSPARSE CSR (torch.sparse.mm)."""
+    torch = ctx.torch
+    dt = torch.float16
+    for m, k in OPT30B:
+        for s in (0.7, 0.8, 0.9):
+            w = torch.randn(m, k, device=ctx.device, dtype=dt) * 0.05
+            w = w * (torch.rand(m, k, device=ctx.device) >= s).to(dt)
+            for n in (8, 16, 32):
+                x = torch.randn(n, k, device=ctx.device, dtype=dt)
+                shape = f"M={m} K={k} N={n}"
+                op = f"SpMM {round(s * 100)} %"
+                flops = 2.0 * m * n * k
+                if s == 0.7:  # the dense product does not depend on the sparsity: once per shape and N
+                    copies = ctx.copies(2 * m * k)
+                    ws = [w.clone() for _ in range(copies)]
+                    ms = ctx.time_ms(lambda i: torch.matmul(x, ws[i].t()), copies)
+                    yield ctx.row("Sparse", "dense cuBLAS", shape, "f16", flops, 2.0 * (m * k + n * k + n * m), ms,
+                                  {"impl": "torch.matmul", "weightCopies": str(copies)})
+                    del ws
+                try:
+                    csr = w.to_sparse_csr()
+                    nnz = csr.values().numel()
+                    csr_bytes = 2 * nnz + 4 * nnz + 4 * (m + 1)
+                    xt = x.t().contiguous()
+                    ms = ctx.time_ms(lambda i: torch.sparse.mm(csr, xt))
+                    yield ctx.row("Sparse", op, shape, "f16", flops, csr_bytes + 2.0 * (n * k + n * m), ms,
+                                  {"impl": "torch.sparse.mm (cuSPARSE CSR)", "nnz": str(nnz)})
+                    del csr
+                except Exception as e:  # fp16 CSR support varies across torch/cuSPARSE versions
+                    yield ctx.row("Sparse", op, shape, "f16", flops, 0.0, 0.0,
+                                  {"impl": "torch.sparse.mm (cuSPARSE CSR)", "error": repr(e)[:200]})
+            del w
+            torch.cuda.empty_cache()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", help="write the rows here")

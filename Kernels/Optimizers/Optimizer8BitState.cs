@@ -123,6 +123,21 @@ public sealed class Optimizer8BitState : IDisposable
         return state;
     }
 
+    /// <summary>A zero host state (what <see cref="Create"/> makes on a device), e.g. for the CPU reference.</summary>
+    public static Optimizer8BitStateSnapshot ZeroSnapshot(OptimizerKind kind, int length, int blockSize, bool quantized)
+    {
+        OptimizerKinds.RequireDefined(kind, nameof(kind));
+        if (length < 1) throw new ArgumentOutOfRangeException(nameof(length), length, "A state needs at least one element.");
+        RequireBlockSize(blockSize, nameof(blockSize));
+        int n = kind.StateCount(), blocks = (int)((length + (long)blockSize - 1) / blockSize);
+        return quantized
+            ? new Optimizer8BitStateSnapshot(kind, length, blockSize,
+                Enumerable.Range(0, n).Select(_ => new byte[length]).ToArray(),
+                Enumerable.Range(0, n).Select(_ => new float[blocks]).ToArray(), null)
+            : new Optimizer8BitStateSnapshot(kind, length, blockSize, null, null,
+                Enumerable.Range(0, n).Select(_ => new float[length]).ToArray());
+    }
+
     /// <summary>Copies the states to the host (waits for the device's stream).</summary>
     public Optimizer8BitStateSnapshot Export()
     {

@@ -105,7 +105,8 @@ public static class Optimizer8Bit
         var k = StepScalars.From(settings, step);
         var p = parameters.View.AsContiguous();
         var g = gradients.View.AsContiguous();
-        int groupSize = device.IsCuda ? 256 : device.Accelerator.MaxNumThreadsPerGroup;
+        // The CPU accelerator runs one OS thread per group thread and its barriers get costly with many: at most 32.
+        int groupSize = device.IsCuda ? 256 : Math.Min(32, device.Accelerator.MaxNumThreadsPerGroup);
         var launch = StepLaunch.For(device.Accelerator, groupSize, state.Length, state.BlockSize,
             lanesCap > 0 ? lanesCap : device.IsCuda ? int.MaxValue : 1);
         // Buffers start 256-byte aligned, so a view starting on a 4-element boundary has aligned vector accesses.

@@ -12,7 +12,9 @@ namespace Kernels.Optimizers;
 /// the rule in f32, writes p, and stages the new states in shared memory while keeping its block maxima; a warp
 /// butterfly and one shared atomic per warp segment finish each block's maxima; after a group barrier the staged
 /// states are requantized against the new scales and written back (one code word per chunk) with the scales.
-/// Nothing is read from global memory twice.
+/// Nothing is read from global memory twice; the code books (values and search midpoints) are copied to shared memory
+/// once per group, because the nearest-code search (<see cref="CodeBook.SearchPosition(ArrayView{float}, int, float)"/>,
+/// used as is) makes 8 dependent loads per state and element.
 /// </summary>
 internal static class Optimizer8BitKernels
 {
@@ -38,6 +40,22 @@ internal static class Optimizer8BitKernels
         int bankSize = StepLaunch.SlotsPerBlock * launch.BlocksPerTile;
         var slots = shared.SubView(0, 2 * bankSize);
         var stage = shared.SubView(2 * bankSize, states * launch.TileElements).Cast<float>();
+        // The code books live in shared memory: the nearest-code search makes 8 dependent loads per state and element.
+        var tables = shared.SubView(2 * bankSize + states * launch.TileElements, states * 2 * StepLaunch.TableFloats).Cast<float>();
+        var sharedValues1 = tables.SubView(0, StepLaunch.TableFloats);
+        var sharedSearch1 = tables.SubView(StepLaunch.TableFloats, StepLaunch.TableFloats);
+        var sharedValues2 = tables.SubView(states == 2 ? 2 * StepLaunch.TableFloats : 0, StepLaunch.TableFloats);
+        var sharedSearch2 = tables.SubView(states == 2 ? 3 * StepLaunch.TableFloats : StepLaunch.TableFloats, StepLaunch.TableFloats);
+        for (int i = tid; i < StepLaunch.TableFloats; i += groupSize)
+        {
+            sharedValues1[i] = values1[i];
+            sharedSearch1[i] = i < search1.Length ? search1[i] : float.PositiveInfinity;
+            if (states == 2)
+            {
+                sharedValues2[i] = values2[i];
+                sharedSearch2[i] = i < search2.Length ? search2[i] : float.PositiveInfinity;
+            }
+        }
         int skippedHere = 0;
 
         // Two banks of absmax slots: the bank of the next tile is cleared while the current one is read, which saves
@@ -74,16 +92,16 @@ internal static class Optimizer8BitKernels
                     uint w1 = LoadCodes(codes1, e, n, whole);
                     uint w2 = states == 2 ? LoadCodes(codes2, e, n, whole) : 0u;
 
-                    skippedHere += Element<TRule>(ref p.X, g.X, w1, w2, scale1, scale2, values1, values2, k, states,
-                        stage, local, launch.TileElements, ref max);
+                    skippedHere += Element<TRule>(ref p.X, g.X, w1, w2, scale1, scale2, sharedValues1, sharedValues2, k,
+                        states, stage, local, launch.TileElements, ref max);
                     if (e + 1 < n)
-                        skippedHere += Element<TRule>(ref p.Y, g.Y, w1 >> 8, w2 >> 8, scale1, scale2, values1, values2, k,
+                        skippedHere += Element<TRule>(ref p.Y, g.Y, w1 >> 8, w2 >> 8, scale1, scale2, sharedValues1, sharedValues2, k,
                             states, stage, local + 1, launch.TileElements, ref max);
                     if (e + 2 < n)
-                        skippedHere += Element<TRule>(ref p.Z, g.Z, w1 >> 16, w2 >> 16, scale1, scale2, values1, values2, k,
+                        skippedHere += Element<TRule>(ref p.Z, g.Z, w1 >> 16, w2 >> 16, scale1, scale2, sharedValues1, sharedValues2, k,
                             states, stage, local + 2, launch.TileElements, ref max);
                     if (e + 3 < n)
-                        skippedHere += Element<TRule>(ref p.W, g.W, w1 >> 24, w2 >> 24, scale1, scale2, values1, values2, k,
+                        skippedHere += Element<TRule>(ref p.W, g.W, w1 >> 24, w2 >> 24, scale1, scale2, sharedValues1, sharedValues2, k,
                             states, stage, local + 3, launch.TileElements, ref max);
 
                     StoreParameters<TP, TPE>(parameters, e, n, vector, p, launch);
@@ -117,9 +135,9 @@ internal static class Optimizer8BitKernels
                     long e = tileStart + local;
                     if (e >= n) break;
                     bool whole = e + 4 <= n;
-                    Requantize(stage, local, e, n, whole, inverse1, search1, codes1);
+                    Requantize(stage, local, e, n, whole, inverse1, sharedSearch1, codes1);
                     if (states == 2)
-                        Requantize(stage.SubView(launch.TileElements), local, e, n, whole, inverse2, search2, codes2);
+                        Requantize(stage.SubView(launch.TileElements), local, e, n, whole, inverse2, sharedSearch2, codes2);
                 }
                 if (laneInBlock == 0)
                 {

@@ -35,8 +35,14 @@ internal struct StepLaunch
 
     public const int SlotsPerBlock = 2;
 
-    /// <summary>Shared-memory ints the quantized kernel needs: two banks of one key slot per state and block, and the staged states.</summary>
-    public readonly int SharedInts(int states) => 2 * SlotsPerBlock * BlocksPerTile + states * TileElements;
+    /// <summary>Floats per shared code-book table (256 values; 255 search midpoints padded with +∞).</summary>
+    public const int TableFloats = 256;
+
+    /// <summary>
+    /// Shared-memory words the quantized kernel needs: two banks of one key slot per state and block, the staged
+    /// states, and each state's code values and search midpoints.
+    /// </summary>
+    public readonly int SharedInts(int states) => 2 * SlotsPerBlock * BlocksPerTile + states * (TileElements + 2 * TableFloats);
 
     /// <param name="accelerator">The target (its warp size bounds the butterfly).</param>
     /// <param name="groupSize">Threads per group, a power of two.</param>

@@ -264,12 +264,16 @@ public class BlockwiseTests
         using var dx = Device.Upload<float>(x);
         using var codes = Device.Allocate<byte>(n);
         using var absmax = Device.Allocate<float>(n / b);
-        Blockwise.Quantize<float>(dx, map, b, codes, absmax, new BlockwiseOptions { StochasticSeed = s });
+        Blockwise.Quantize<float>(dx, map, b, codes, absmax, new BlockwiseOptions { StochasticSeed = s, StochasticOffset = 7 });
         var c = codes.ToArray();
-        var (refCodes, _) = BlockwiseReference.Quantize<float>(x, map, b, s);
+        var (refCodes, _) = BlockwiseReference.Quantize<float>(x, map, b, s, 7);
         Compare.Exact<byte>(c, refCodes, "stochastic codes vs reference", seed);
-        var (otherSeed, _) = BlockwiseReference.Quantize<float>(x, map, b, s + 1);
+        var (otherSeed, _) = BlockwiseReference.Quantize<float>(x, map, b, s + 1, 7);
         Assert.False(otherSeed.AsSpan().SequenceEqual(refCodes), $"another seed must give other codes {seed.Tag}");
+        var (otherOffset, _) = BlockwiseReference.Quantize<float>(x, map, b, s, 8);
+        Assert.False(otherOffset.AsSpan().SequenceEqual(refCodes), $"another Philox stream must give other codes {seed.Tag}");
+        // The random number of element i is Philox's word i % 4 of block i / 4 under (seed, offset).
+        Assert.Equal(Kernels.Runtime.Philox.ToUniform(Kernels.Runtime.Philox.Generate(s, 7, 1).Y), BlockwiseMath.Uniform(s, 7, 5));
         var (nearest, _) = BlockwiseReference.Quantize<float>(x, map, b);
         Assert.Equal(2, c.Where((_, i) => i % b != 0).Distinct().Count());
         double mean = 0;
@@ -337,5 +341,73 @@ public class BlockwiseTests
         using var codes = Device.Allocate<byte>(0);
         using var absmax = Device.Allocate<float>(0);
         Blockwise.Quantize<float>(x, CodeBook.DynamicSigned, 64, codes, absmax); // empty input: nothing to do
+    }
+}
+
+public class BlockwiseGeometryTests
+{
+    // The GPU runs 256-thread groups, the CPU tests 4: the tile geometry (blocks per tile, threads per block) differs, the
+    // codes must not. Any group size gives the same result, so changing it while other tests run is harmless.
+    [Theory]
+    [InlineData(16, "dynamic-signed", 64)]
+    [InlineData(16, "nf4", 32)]
+    [InlineData(8, "dynamic-signed", 4096)]
+    [InlineData(16, "fp4", 1024)]
+    public void GroupSizeDoesNotChangeCodes(int groupSize, string bookName, int blockSize)
+    {
+        var seed = Seeded.Create();
+        var map = CodeBook.All.Single(b => b.Name == bookName);
+        int n = 3 * Math.Max(blockSize, groupSize * 32) + 77;
+        var x = seed.Normal(n);
+        var (refCodes, refAbsmax) = BlockwiseReference.Quantize<float>(x, map, blockSize);
+        var device = Devices.CpuSmall;
+        using var dx = device.Upload<float>(x);
+        using var codes = device.Allocate<byte>(refCodes.Length);
+        using var absmax = device.Allocate<float>(refAbsmax.Length);
+        int saved = Blockwise.CpuGroupSize;
+        try
+        {
+            Blockwise.CpuGroupSize = groupSize;
+            Blockwise.Quantize(dx, map, blockSize, codes, absmax);
+            device.Synchronize();
+        }
+        finally { Blockwise.CpuGroupSize = saved; }
+        Compare.Exact<byte>(codes.ToArray(), refCodes, $"group {groupSize} codes", seed);
+        Compare.Exact<float>(absmax.ToArray(), refAbsmax, $"group {groupSize} absmax", seed);
+    }
+}
+
+public class BlockwiseTieTests
+{
+    // With absmax exactly 1 the kernel searches x itself, so every midpoint must take the lower code and the next float
+    // above it the upper code, on the device as in CodeBook.NearestIndex.
+    [Fact]
+    public void DeviceQuantizeSendsEveryExactMidpointToTheLowerCode()
+    {
+        foreach (var map in CodeBook.All)
+        {
+            var x = new List<float> { 1f };
+            var expected = new List<int> { map.PlusOneCode };
+            for (int i = 0; i < map.Midpoints.Length; i++)
+            {
+                float m = map.Midpoints[i];
+                if (Math.Abs(m) > 1f) continue;
+                x.Add(m); expected.Add(map.SortedCodes[i]);
+                x.Add(MathF.BitIncrement(m)); expected.Add(map.SortedCodes[i + 1]);
+            }
+            int n = x.Count;
+            var device = Devices.CpuSmall;
+            using var dx = device.Upload<float>(x.ToArray());
+            using var codes = device.Allocate<byte>((nint)Blockwise.CodeBytes(n, map));
+            using var absmax = device.Allocate<float>(1);
+            Blockwise.Quantize(dx, map, 1024, codes, absmax);
+            var c = codes.ToArray();
+            Assert.Equal(1f, absmax.ToArray()[0]);
+            for (int i = 0; i < n; i++)
+            {
+                int code = map.Bits == 8 ? c[i] : (c[i >> 1] >> ((i & 1) == 0 ? 4 : 0)) & 0xF;
+                Assert.True(expected[i] == code, $"{map}: x={x[i]:R} gave code {code}, expected {expected[i]}");
+            }
+        }
     }
 }

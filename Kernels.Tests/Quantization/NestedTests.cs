@@ -34,7 +34,7 @@ public class NestedTests
     [Theory]
     [InlineData("nf4", 64, "f32", 64 * 300 + 7)]
     [InlineData("dynamic-signed", 32, "bf16", 32 * 600 + 1)]
-    [InlineData("fp4", 128, "f16", 128 * 5)]
+    [InlineData("fp4", 64, "f16", 64 * 200 + 3)]
     public void NestedQuantizationMatchesReferenceAndBounds(string bookName, int blockSize, string type, int n)
     {
         var map = CodeBook.All.Single(b => b.Name == bookName);
@@ -73,9 +73,13 @@ public class NestedTests
         Poison.AssertAllWritten<float>(got, "nested dequantize", seed);
         Compare.Close(got, expected, Compare.F32, "nested dequantize", seed);
 
-        // Second-level error stays small: reconstructed absmax within 1% of the true one.
+        // Second-level error is at most half the signed map's largest gap (0.0140625 / 2, or the 0.703% asymmetry at −1)
+        // times the nested block's absmax.
         for (int b = 0; b < absmax.Length; b++)
-            Assert.True(Math.Abs(absmax[b] - refAbsmax[b]) <= 0.01 * refAbsmax[b] + 1e-6, $"absmax[{b}] {absmax[b]} vs {refAbsmax[b]} {seed.Tag}");
+        {
+            double bound = 0.00704 * nAbsmax[b / BlockwiseQuantized.NestedBlockSize] + 1e-6;
+            Assert.True(Math.Abs(absmax[b] - refAbsmax[b]) <= bound, $"absmax[{b}] {absmax[b]} vs {refAbsmax[b]} (bound {bound}) {seed.Tag}");
+        }
         // bitsandbytes' compressed-statistics bound (research §4): mean abs < 0.11 for 4-bit.
         double meanAbs = 0;
         var xr = Compare.ToFloat<T>(host);

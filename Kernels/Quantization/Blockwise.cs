@@ -83,7 +83,7 @@ public static class Blockwise
         }
         if (n == 0) return;
         LaunchQuantize<T>(input.View, ArrayView<float>.Empty, map, blockSize, codes.View, absmax.View,
-            counter is { } cv ? cv.View : ArrayView<long>.Empty, options?.StochasticSeed, device);
+            counter is { } cv ? cv.View : ArrayView<long>.Empty, options?.StochasticSeed, device, options?.StochasticOffset ?? 0);
     }
 
     /// <summary>
@@ -109,6 +109,50 @@ public static class Blockwise
         RequireAbsmax(device, absmax, n, blockSize, nameof(absmax));
         if (n == 0) return;
         LaunchDequantize<T>(codes.View, absmax.View, ArrayView<byte>.Empty, ArrayView<float>.Empty, ArrayView<float>.Empty, map, blockSize, output.View, device);
+    }
+
+    /// <summary>
+    /// <see cref="Quantize{T}(ReadOnlyDeviceTensorSpan{T}, CodeBook, int, DeviceTensorSpan{byte}, DeviceTensorSpan{float}, BlockwiseOptions?)"/>
+    /// for an owning tensor, so the element type is inferred (C# does not infer through the implicit view conversion).
+    /// </summary>
+    /// <param name="input">The values to quantize.</param>
+    /// <param name="map">The code book.</param>
+    /// <param name="blockSize">Elements per block.</param>
+    /// <param name="codes">Destination codes.</param>
+    /// <param name="absmax">Destination absmax.</param>
+    /// <param name="options">Options (null: defaults).</param>
+    public static void Quantize<T>(DeviceTensor<T> input, CodeBook map, int blockSize,
+        DeviceTensorSpan<byte> codes, DeviceTensorSpan<float> absmax, BlockwiseOptions? options = null) where T : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        Quantize(input.ReadOnlySpan, map, blockSize, codes, absmax, options);
+    }
+
+    /// <summary>The same for a writable view (element type inferred).</summary>
+    /// <param name="input">The values to quantize.</param>
+    /// <param name="map">The code book.</param>
+    /// <param name="blockSize">Elements per block.</param>
+    /// <param name="codes">Destination codes.</param>
+    /// <param name="absmax">Destination absmax.</param>
+    /// <param name="options">Options (null: defaults).</param>
+    public static void Quantize<T>(DeviceTensorSpan<T> input, CodeBook map, int blockSize,
+        DeviceTensorSpan<byte> codes, DeviceTensorSpan<float> absmax, BlockwiseOptions? options = null) where T : unmanaged =>
+        Quantize(input.AsReadOnly(), map, blockSize, codes, absmax, options);
+
+    /// <summary>
+    /// <see cref="Dequantize{T}(ReadOnlyDeviceTensorSpan{byte}, ReadOnlyDeviceTensorSpan{float}, CodeBook, int, DeviceTensorSpan{T})"/>
+    /// into an owning tensor (element type inferred).
+    /// </summary>
+    /// <param name="codes">Codes.</param>
+    /// <param name="absmax">Per-block absmax.</param>
+    /// <param name="map">The code book.</param>
+    /// <param name="blockSize">The block size.</param>
+    /// <param name="output">Destination.</param>
+    public static void Dequantize<T>(ReadOnlyDeviceTensorSpan<byte> codes, ReadOnlyDeviceTensorSpan<float> absmax,
+        CodeBook map, int blockSize, DeviceTensor<T> output) where T : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        Dequantize(codes, absmax, map, blockSize, output.Span);
     }
 
     internal static void RequireBlockSize(int blockSize)
@@ -146,12 +190,16 @@ public static class Blockwise
     private static ArrayView<Vec16> AsVectors<T>(ArrayView<T> view) where T : unmanaged =>
         view.Length * Interop.SizeOf<T>() >= 16 ? view.Cast<Vec16>() : ArrayView<Vec16>.Empty;
 
-    private static int GroupSize(ComputeDevice device) =>
-        device.IsCuda ? BlockwiseKernels.MaxGroupSize : Math.Min(device.ElementwiseGroupSize, BlockwiseKernels.MaxGroupSize);
+    // The CPU accelerator runs one OS thread per group thread and its barriers cost milliseconds, so small groups there
+    // (any size works: the kernels use no warp intrinsics).
+    private static int GroupSize(ComputeDevice device) => device.IsCuda ? BlockwiseKernels.MaxGroupSize : CpuGroupSize;
+
+    /// <summary>Group size on the CPU accelerator (tests vary it: every power of two up to 256 must give the same codes).</summary>
+    internal static int CpuGroupSize { get; set; } = 4;
 
     internal static void LaunchQuantize<T>(ArrayView<T> input, ArrayView<float> offset, CodeBook map, int blockSize,
-        ArrayView<byte> codes, ArrayView<float> absmax, ArrayView<long> nonFinite, ulong? seed, ComputeDevice device)
-        where T : unmanaged
+        ArrayView<byte> codes, ArrayView<float> absmax, ArrayView<long> nonFinite, ulong? seed, ComputeDevice device,
+        ulong streamOffset = 0) where T : unmanaged
     {
         var table = map.Upload(device);
         int group = GroupSize(device);
@@ -169,6 +217,7 @@ public static class Blockwise
             SortedCount = map.Sorted.Length,
             Stochastic = seed.HasValue ? 1 : 0,
             Seed = seed ?? 0,
+            StreamOffset = streamOffset,
             Vectorized = vectorized ? 1 : 0,
         };
         long tiles = (n + tile - 1) / tile;

@@ -18,6 +18,7 @@ internal struct QuantizeParams
     public int SortedCount;
     public int Stochastic;
     public ulong Seed;
+    public ulong StreamOffset;
     /// <summary>1 when input and codes are 16-byte aligned and the vector views are valid.</summary>
     public int Vectorized;
 }
@@ -71,6 +72,11 @@ internal static class BlockwiseKernels
         }
         Group.Barrier();
 
+        // The first two levels of the search live in registers: they are the same midpoints for every element, and
+        // shared-memory loads (8 dependent ones per 8-bit code) are what bounds this kernel after the global traffic.
+        int half = 1 << (p.Bits - 1), quarter = 1 << (p.Bits - 2);
+        float level1 = mids[half - 1], level2Low = mids[quarter - 1], level2High = mids[half + quarter - 1];
+
         var lanes = default(TLanes);
         int perVector = lanes.PerVector;
         float bias = offset.Length > 0 ? offset[0] : 0f;
@@ -93,11 +99,16 @@ internal static class BlockwiseKernels
             if (p.Vectorized != 0)
             {
                 int vectors = valid / perVector;
-                long vectorBase = start / perVector;
+                long vectorBase = tile * (tileElements / perVector); // = start / perVector
+                var stage4 = stage.Cast<Float4>();
                 for (int v = t; v < vectors; v += g)
                 {
                     Vec16 w = inputVec[vectorBase + v];
-                    for (int l = 0; l < perVector; l++) stage[v * perVector + l] = lanes.Lane(w, l) - bias;
+                    // 16-byte shared stores: scalar stores at a 4- or 8-word stride would conflict on banks.
+                    for (int q = 0; q < perVector / 4; q++)
+                        stage4[v * (perVector / 4) + q] = new Float4(
+                            lanes.Lane(w, 4 * q) - bias, lanes.Lane(w, 4 * q + 1) - bias,
+                            lanes.Lane(w, 4 * q + 2) - bias, lanes.Lane(w, 4 * q + 3) - bias);
                 }
                 scalarFrom = vectors * perVector;
             }
@@ -107,10 +118,12 @@ internal static class BlockwiseKernels
 
             // Finite absmax of the chunks this thread owns (all inside one block), then a segmented tree per block.
             float m = 0f;
+            // Each thread walks its chunk starting at a thread-dependent rotation: a chunk is 16 or 32 words, so the
+            // same element index in every thread would hit one or two shared-memory banks.
             for (int k = t; k < chunksPerTile; k += g)
-                for (int j = 0; j < chunk; j++)
+                for (int r = 0; r < chunk; r++)
                 {
-                    float x = stage[k * chunk + j];
+                    float x = stage[k * chunk + ((r + t) & (chunk - 1))];
                     if (BlockwiseMath.IsFinite(x)) m = Math.Max(m, Math.Abs(x));
                     else bad++;
                 }
@@ -131,12 +144,16 @@ internal static class BlockwiseKernels
                 long e0 = start + (long)k * chunk;
                 if (e0 >= n) break;
                 uint w0 = 0, w1 = 0, w2 = 0, w3 = 0;
-                for (int j = 0; j < chunk; j++)
+                for (int r = 0; r < chunk; r++)
                 {
+                    int j = (r + t) & (chunk - 1);
                     float y = BlockwiseMath.Normalize(stage[k * chunk + j], pre, inv);
-                    int pos = CodeBook.SearchPosition(mids, p.Bits, y);
+                    int pos = level1 < y ? half : 0;
+                    if ((pos == 0 ? level2Low : level2High) < y) pos += quarter;
+                    for (int step = quarter >> 1; step > 0; step >>= 1)
+                        if (mids[pos + step - 1] < y) pos += step; // the remaining steps of CodeBook.SearchPosition
                     if (p.Stochastic != 0)
-                        pos = BlockwiseMath.Stochastic(sValues, p.SortedCount, pos, y, BlockwiseMath.Uniform(p.Seed, e0 + j));
+                        pos = BlockwiseMath.Stochastic(sValues, p.SortedCount, pos, y, BlockwiseMath.Uniform(p.Seed, p.StreamOffset, e0 + j));
                     uint code = sCodes[pos];
                     // Byte b of the 16 holds element b (8-bit) or elements 2b (high nibble) and 2b+1 (low nibble).
                     int bit = p.Bits == 8 ? 8 * j : 8 * (j >> 1) + ((j & 1) == 0 ? 4 : 0);
@@ -149,7 +166,7 @@ internal static class BlockwiseKernels
                 }
                 if (p.Vectorized != 0 && e0 + chunk <= n)
                 {
-                    codesVec[e0 / chunk] = new Vec16(w0, w1, w2, w3);
+                    codesVec[tile * chunksPerTile + k] = new Vec16(w0, w1, w2, w3); // = e0 / chunk, without a 64-bit divide
                 }
                 else
                 {
@@ -199,7 +216,7 @@ internal static class BlockwiseKernels
             if (p.Vectorized != 0 && e0 + chunk <= n)
             {
                 Vec16 w = codesVec[c];
-                long outBase = e0 / perVector;
+                long outBase = c * (chunk / perVector); // = e0 / perVector
                 for (int v = 0; v < chunk / perVector; v++)
                 {
                     int e = v * perVector;

@@ -1,4 +1,5 @@
 using ILGPU;
+using Kernels.Runtime;
 
 namespace Kernels.Quantization;
 
@@ -64,16 +65,9 @@ internal static class BlockwiseMath
     }
 
     /// <summary>
-    /// Counter-based uniform in [0, 1) keyed on (seed, element index): the SplitMix64 finalizer of
-    /// seed + (index + 1)·0x9E3779B97F4A7C15, top 24 bits. Stateless, so any thread computes any element's number and the
-    /// result does not depend on the launch geometry.
+    /// The uniform in [0, 1) of element <paramref name="index"/>: the project's counter-based Philox4x32-10
+    /// (<see cref="Philox.Uniform"/>) keyed on (seed, offset, element index). Stateless, so any thread computes any
+    /// element's number and the result does not depend on the launch geometry.
     /// </summary>
-    public static float Uniform(ulong seed, long index)
-    {
-        ulong z = seed + (ulong)(index + 1) * 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        z ^= z >> 31;
-        return (uint)(z >> 40) * (1f / 16777216f);
-    }
+    public static float Uniform(ulong seed, ulong offset, long index) => Philox.Uniform(seed, offset, (ulong)index);
 }

@@ -108,7 +108,7 @@ public sealed class BlockwiseQuantized : IDisposable
     public double BitsPerElement => Length == 0 ? 0 : 8.0 * StorageBytes / Length;
 
     /// <summary>
-    /// Quantizes <paramref name="input"/> into a new instance (see <see cref="Blockwise.Quantize{T}"/> for the
+    /// Quantizes <paramref name="input"/> into a new instance (see <see cref="Blockwise.Quantize{T}(ReadOnlyDeviceTensorSpan{T}, CodeBook, int, DeviceTensorSpan{byte}, DeviceTensorSpan{float}, BlockwiseOptions?)"/> for the
     /// semantics). With <paramref name="nested"/>, absmax is double quantized; that path stages fp32 absmax in a
     /// temporary buffer and waits for the device once before freeing it (the only host synchronization of this type).
     /// </summary>
@@ -169,6 +169,27 @@ public sealed class BlockwiseQuantized : IDisposable
         {
             foreach (var s in scratch) s.Dispose();
         }
+    }
+
+    /// <summary>Quantizes an owning tensor (element type inferred); see the span overload.</summary>
+    /// <param name="input">Values.</param>
+    /// <param name="map">Code book.</param>
+    /// <param name="blockSize">Power of two in [32, 4096].</param>
+    /// <param name="nested">Double quantize absmax.</param>
+    /// <param name="options">Stochastic rounding of the first level, non-finite counter.</param>
+    public static BlockwiseQuantized Quantize<T>(DeviceTensor<T> input, CodeBook map, int blockSize,
+        bool nested = false, BlockwiseOptions? options = null) where T : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        return Quantize(input.ReadOnlySpan, map, blockSize, nested, options);
+    }
+
+    /// <summary>Dequantizes into an owning tensor (element type inferred).</summary>
+    /// <param name="output">Destination.</param>
+    public void Dequantize<T>(DeviceTensor<T> output) where T : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        Dequantize(output.Span);
     }
 
     /// <summary>Dequantizes into <paramref name="output"/> (dense, exactly <see cref="Length"/> elements, any supported type).</summary>

@@ -10,18 +10,19 @@ namespace Kernels.Quantization;
 /// </summary>
 public static class BlockwiseReference
 {
-    /// <summary>Quantizes <paramref name="input"/> and returns new code and absmax arrays (see <see cref="Blockwise.Quantize{T}"/>).</summary>
+    /// <summary>Quantizes <paramref name="input"/> and returns new code and absmax arrays (see <see cref="Blockwise.Quantize{T}(ReadOnlyDeviceTensorSpan{T}, CodeBook, int, DeviceTensorSpan{byte}, DeviceTensorSpan{float}, BlockwiseOptions?)"/>).</summary>
     /// <param name="input">Values.</param>
     /// <param name="map">Code book.</param>
     /// <param name="blockSize">Power of two in [32, 4096].</param>
     /// <param name="stochasticSeed">Seed for stochastic rounding, or null for round-to-nearest.</param>
-    public static (byte[] Codes, float[] Absmax) Quantize<T>(ReadOnlySpan<T> input, CodeBook map, int blockSize, ulong? stochasticSeed = null)
-        where T : unmanaged
+    /// <param name="stochasticOffset">Philox stream of stochastic rounding (<see cref="BlockwiseOptions.StochasticOffset"/>).</param>
+    public static (byte[] Codes, float[] Absmax) Quantize<T>(ReadOnlySpan<T> input, CodeBook map, int blockSize, ulong? stochasticSeed = null,
+        ulong stochasticOffset = 0) where T : unmanaged
     {
         ArgumentNullException.ThrowIfNull(map);
         var codes = new byte[Blockwise.CodeBytes(input.Length, map)];
         var absmax = new float[Blockwise.BlockCount(input.Length, blockSize)];
-        Quantize(input, map, blockSize, codes, absmax, stochasticSeed);
+        Quantize(input, map, blockSize, codes, absmax, stochasticSeed, stochasticOffset);
         return (codes, absmax);
     }
 
@@ -32,12 +33,13 @@ public static class BlockwiseReference
     /// <param name="codes">Exactly <see cref="Blockwise.CodeBytes"/> bytes.</param>
     /// <param name="absmax">Exactly <see cref="Blockwise.BlockCount"/> floats.</param>
     /// <param name="stochasticSeed">Seed for stochastic rounding, or null for round-to-nearest.</param>
+    /// <param name="stochasticOffset">Philox stream of stochastic rounding (<see cref="BlockwiseOptions.StochasticOffset"/>).</param>
     public static long Quantize<T>(ReadOnlySpan<T> input, CodeBook map, int blockSize, Span<byte> codes, Span<float> absmax,
-        ulong? stochasticSeed = null) where T : unmanaged =>
-        QuantizeWithOffset(input, 0f, map, blockSize, codes, absmax, stochasticSeed);
+        ulong? stochasticSeed = null, ulong stochasticOffset = 0) where T : unmanaged =>
+        QuantizeWithOffset(input, 0f, map, blockSize, codes, absmax, stochasticSeed, stochasticOffset);
 
     internal static long QuantizeWithOffset<T>(ReadOnlySpan<T> input, float offset, CodeBook map, int blockSize,
-        Span<byte> codes, Span<float> absmax, ulong? stochasticSeed) where T : unmanaged
+        Span<byte> codes, Span<float> absmax, ulong? stochasticSeed, ulong stochasticOffset = 0) where T : unmanaged
     {
         ArgumentNullException.ThrowIfNull(map);
         if (!ElementTypes.IsSupported<T>()) throw new NotSupportedException($"Element type {typeof(T).Name} is not supported.");
@@ -71,7 +73,7 @@ public static class BlockwiseReference
                 float y = BlockwiseMath.Normalize(x[i], pre, inv);
                 int pos = CodeBook.SearchPosition(mids, map.Bits, y);
                 if (stochasticSeed is ulong seed)
-                    pos = BlockwiseMath.Stochastic(sorted, sorted.Length, pos, y, BlockwiseMath.Uniform(seed, i));
+                    pos = BlockwiseMath.Stochastic(sorted, sorted.Length, pos, y, BlockwiseMath.Uniform(seed, stochasticOffset, i));
                 byte code = sortedCodes[pos];
                 if (map.Bits == 8) codes[i] = code;
                 else codes[i >> 1] |= (byte)((i & 1) == 0 ? code << 4 : code);

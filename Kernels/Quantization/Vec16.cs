@@ -22,6 +22,18 @@ internal struct Vec16
     public readonly uint Word(int i) => i == 0 ? A : i == 1 ? B : i == 2 ? C : D;
 }
 
+/// <summary>Four floats moved as one unit (<c>st.shared.v4.f32</c> when staging a tile).</summary>
+[StructLayout(LayoutKind.Sequential, Size = 16)]
+internal struct Float4
+{
+    public float X, Y, Z, W;
+
+    public Float4(float x, float y, float z, float w)
+    {
+        X = x; Y = y; Z = z; W = w;
+    }
+}
+
 /// <summary>
 /// How an element type sits in a <see cref="Vec16"/>: 4 f32 or 8 f16/bf16 lanes. A struct generic parameter, so the
 /// kernels are specialized per type at compile time.

@@ -11,72 +11,60 @@ namespace Kernels.Tensors;
 /// </summary>
 public readonly struct DeviceTensorSpan<T> where T : unmanaged
 {
-    private readonly nint[] lengths;
-    private readonly nint[] strides;
+    // Same layout as the read-only view; this type only adds the right to write.
+    private readonly ReadOnlyDeviceTensorSpan<T> view;
 
-    internal DeviceTensorSpan(ComputeDevice device, ArrayView1D<T, Stride1D.Dense> view, nint[] lengths, nint[] strides)
-    {
-        Device = device;
-        View = view;
-        this.lengths = lengths;
-        this.strides = strides;
-        FlattenedLength = TensorShape.Product(lengths);
-    }
+    internal DeviceTensorSpan(ComputeDevice device, ArrayView1D<T, Stride1D.Dense> view, nint[] lengths, nint[] strides) =>
+        this.view = new ReadOnlyDeviceTensorSpan<T>(device, view, lengths, strides);
+
+    private DeviceTensorSpan(ReadOnlyDeviceTensorSpan<T> view) => this.view = view;
 
     /// <summary>The device holding the memory.</summary>
-    public ComputeDevice Device { get; }
+    public ComputeDevice Device => view.Device;
 
     /// <summary>
     /// The underlying device memory, from the first element of the view to one past its last. For a dense view this
     /// is exactly the elements in row-major order.
     /// </summary>
-    public ArrayView1D<T, Stride1D.Dense> View { get; }
+    public ArrayView1D<T, Stride1D.Dense> View => view.View;
 
     /// <summary>Length of each dimension.</summary>
-    public ReadOnlySpan<nint> Lengths => lengths;
+    public ReadOnlySpan<nint> Lengths => view.Lengths;
 
     /// <summary>Stride of each dimension in elements.</summary>
-    public ReadOnlySpan<nint> Strides => strides;
+    public ReadOnlySpan<nint> Strides => view.Strides;
 
     /// <summary>Number of dimensions.</summary>
-    public int Rank => lengths?.Length ?? 0;
+    public int Rank => view.Rank;
 
     /// <summary>Total number of elements.</summary>
-    public long FlattenedLength { get; }
+    public long FlattenedLength => view.FlattenedLength;
 
     /// <summary>True when the elements are contiguous in row-major order.</summary>
-    public bool IsDense => TensorShape.IsDense(lengths, strides);
+    public bool IsDense => view.IsDense;
 
     /// <summary>True when the view was default-constructed (no device memory).</summary>
-    public bool IsEmptyView => Device is null;
+    public bool IsEmptyView => view.IsEmptyView;
 
     /// <summary>Slices with one range per leading dimension (missing trailing dimensions are kept whole).</summary>
-    public DeviceTensorSpan<T> Slice(params ReadOnlySpan<Range> ranges)
-    {
-        var (view, l, s) = TensorViewMath.Slice(View, lengths, strides, ranges);
-        return new DeviceTensorSpan<T>(Device, view, l, s);
-    }
+    public DeviceTensorSpan<T> Slice(params ReadOnlySpan<Range> ranges) => new(view.Slice(ranges));
 
     /// <summary>Views the same memory with new lengths; the view must be dense and the element count equal.</summary>
-    public DeviceTensorSpan<T> Reshape(params ReadOnlySpan<nint> newLengths)
-    {
-        var l = TensorViewMath.Reshape(lengths, strides, newLengths);
-        return new DeviceTensorSpan<T>(Device, View, l, TensorShape.DenseStrides(l));
-    }
+    public DeviceTensorSpan<T> Reshape(params ReadOnlySpan<nint> newLengths) => new(view.Reshape(newLengths));
 
     /// <summary>This view as read-only.</summary>
-    public ReadOnlyDeviceTensorSpan<T> AsReadOnly() => new(Device, View, lengths, strides);
+    public ReadOnlyDeviceTensorSpan<T> AsReadOnly() => view;
 
     /// <summary>Converts to a read-only view.</summary>
-    public static implicit operator ReadOnlyDeviceTensorSpan<T>(DeviceTensorSpan<T> span) => span.AsReadOnly();
+    public static implicit operator ReadOnlyDeviceTensorSpan<T>(DeviceTensorSpan<T> span) => span.view;
 
     /// <summary>Copies host data (exactly <see cref="FlattenedLength"/> elements, row-major) into a dense view.</summary>
     public void CopyFrom(ReadOnlySpan<T> source)
     {
-        TensorViewMath.RequireDense(this.AsReadOnly(), "destination");
+        TensorViewMath.RequireDense(view, "destination");
         if (source.Length != FlattenedLength)
             throw new ArgumentException(
-                $"Source has {source.Length} elements but the tensor {TensorShape.Format(lengths)} has {FlattenedLength}.", nameof(source));
+                $"Source has {source.Length} elements but the tensor {TensorShape.Format(Lengths)} has {FlattenedLength}.", nameof(source));
         if (FlattenedLength == 0) return;
         View.SubView(0, FlattenedLength).CopyFromCPU(Device.Stream, source);
         Device.Stream.Synchronize();
@@ -85,26 +73,26 @@ public readonly struct DeviceTensorSpan<T> where T : unmanaged
     /// <summary>Copies a host tensor with the same lengths into a dense view.</summary>
     public void CopyFrom(scoped in ReadOnlyTensorSpan<T> source)
     {
-        if (!source.Lengths.SequenceEqual(lengths))
+        if (!source.Lengths.SequenceEqual(Lengths))
             throw new ArgumentException(
-                $"Source lengths {TensorShape.Format(source.Lengths)} differ from the tensor's {TensorShape.Format(lengths)}.", nameof(source));
+                $"Source lengths {TensorShape.Format(source.Lengths)} differ from the tensor's {TensorShape.Format(Lengths)}.", nameof(source));
         var flat = new T[source.FlattenedLength];
         source.FlattenTo(flat);
         CopyFrom(flat);
     }
 
     /// <summary>Copies the view to host memory (row-major).</summary>
-    public void CopyTo(Span<T> destination) => AsReadOnly().CopyTo(destination);
+    public void CopyTo(Span<T> destination) => view.CopyTo(destination);
 
     /// <summary>Fills the view with zero bytes, asynchronously on the device's stream.</summary>
     public void Clear()
     {
-        TensorViewMath.RequireDense(this.AsReadOnly(), "span");
+        TensorViewMath.RequireDense(view, "span");
         if (FlattenedLength > 0) View.SubView(0, FlattenedLength).MemSetToZero(Device.Stream);
     }
 
     /// <inheritdoc />
-    public override string ToString() => $"DeviceTensorSpan<{typeof(T).Name}>{TensorShape.Format(lengths)}";
+    public override string ToString() => $"DeviceTensorSpan<{typeof(T).Name}>{TensorShape.Format(Lengths)}";
 }
 
 /// <summary>A read-only, non-owning view of device memory with lengths and strides. Operations read inputs through these.</summary>

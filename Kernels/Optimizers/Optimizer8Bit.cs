@@ -12,8 +12,9 @@ namespace Kernels.Optimizers;
 public readonly struct OptimizerStepOptions
 {
     /// <summary>
-    /// When set, f16/bf16 parameter writes round stochastically (unbiased) with random bits from a counter-based
-    /// generator keyed on (seed, step, element index): reproducible, independent of the launch geometry. Ignored for
+    /// When set, f16/bf16 parameter writes round stochastically (unbiased) with random bits from the project's
+    /// counter-based Philox4x32-10 (<see cref="Philox"/>) keyed on (seed, step, element index): reproducible,
+    /// independent of the launch geometry. Ignored for
     /// f32 parameters. Default: round to nearest even.
     /// </summary>
     public ulong? StochasticRoundingSeed { get; init; }

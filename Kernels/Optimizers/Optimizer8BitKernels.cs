@@ -279,27 +279,29 @@ internal static class Optimizer8BitKernels
     private static void StoreParameters<TP, TPE>(ArrayView<TP> view, long e, long n, bool vector, Quad<float> p, StepLaunch launch)
         where TP : unmanaged where TPE : struct, IParameterElement<TP>
     {
+        bool stochastic = launch.Stochastic != 0;
+        var r = stochastic ? StochasticBits.Chunk(launch.Seed, launch.Step, e) : default; // e is a multiple of 4
         if (vector)
         {
             Quad<TP> q;
-            q.X = RoundParameter<TP, TPE>(p.X, e, launch);
-            q.Y = RoundParameter<TP, TPE>(p.Y, e + 1, launch);
-            q.Z = RoundParameter<TP, TPE>(p.Z, e + 2, launch);
-            q.W = RoundParameter<TP, TPE>(p.W, e + 3, launch);
+            q.X = default(TPE).Round(p.X, stochastic, r.X);
+            q.Y = default(TPE).Round(p.Y, stochastic, r.Y);
+            q.Z = default(TPE).Round(p.Z, stochastic, r.Z);
+            q.W = default(TPE).Round(p.W, stochastic, r.W);
             view.SubView(0, n & ~3L).Cast<Quad<TP>>()[e >> 2] = q;
             return;
         }
-        view[e] = RoundParameter<TP, TPE>(p.X, e, launch);
-        if (e + 1 < n) view[e + 1] = RoundParameter<TP, TPE>(p.Y, e + 1, launch);
-        if (e + 2 < n) view[e + 2] = RoundParameter<TP, TPE>(p.Z, e + 2, launch);
-        if (e + 3 < n) view[e + 3] = RoundParameter<TP, TPE>(p.W, e + 3, launch);
+        view[e] = default(TPE).Round(p.X, stochastic, r.X);
+        if (e + 1 < n) view[e + 1] = default(TPE).Round(p.Y, stochastic, r.Y);
+        if (e + 2 < n) view[e + 2] = default(TPE).Round(p.Z, stochastic, r.Z);
+        if (e + 3 < n) view[e + 3] = default(TPE).Round(p.W, stochastic, r.W);
     }
 
     private static TP RoundParameter<TP, TPE>(float p, long index, StepLaunch launch)
         where TP : unmanaged where TPE : struct, IParameterElement<TP>
     {
         bool stochastic = launch.Stochastic != 0;
-        uint random = stochastic ? CounterRandom.Bits(launch.Seed, launch.Step, index) : 0u;
+        uint random = stochastic ? StochasticBits.Of(launch.Seed, launch.Step, index) : 0u;
         return default(TPE).Round(p, stochastic, random);
     }
 }

@@ -93,7 +93,7 @@ public static class Optimizer8BitReference
     internal static T Round<T>(float x, ulong? seed, long step, long index) where T : unmanaged
     {
         bool stochastic = seed.HasValue && typeof(T) != typeof(float);
-        uint random = stochastic ? CounterRandom.Bits(seed!.Value, step, index) : 0u;
+        uint random = stochastic ? StochasticBits.Of(seed!.Value, step, index) : 0u;
         if (typeof(T) == typeof(float)) return (T)(object)x;
         if (typeof(T) == typeof(DeviceHalf)) return (T)(object)default(F16Parameter).Round(x, stochastic, random);
         return (T)(object)default(BF16Parameter).Round(x, stochastic, random);

@@ -1,4 +1,5 @@
 using ILGPU;
+using Kernels.Runtime;
 using Kernels.Tensors;
 using DeviceHalf = ILGPU.Half;
 
@@ -64,17 +65,18 @@ internal readonly struct F16Parameter : IParameterElement<DeviceHalf>
 }
 
 /// <summary>
-/// Counter-based random bits for stochastic rounding: a SplitMix64 finalizer over (seed, step, element index), so a
-/// result depends only on those three numbers — the same on every device, in any launch geometry, and replayable.
+/// Random bits for stochastic rounding from the project's counter-based <see cref="Philox"/> generator: element i
+/// takes word i mod 4 of the block for counter (i / 4, step) under the seed, so one Philox call serves a 4-element
+/// chunk and a result depends only on (seed, step, index) — the same on every device, in any launch geometry.
 /// </summary>
-internal static class CounterRandom
+internal static class StochasticBits
 {
-    public static uint Bits(ulong seed, long step, long index)
+    public static UInt4Block Chunk(ulong seed, long step, long firstIndex) => Philox.Generate(seed, (ulong)step, (ulong)firstIndex >> 2);
+
+    public static uint Of(ulong seed, long step, long index)
     {
-        ulong z = seed + (ulong)step * 0xD1B54A32D192ED03UL + (ulong)index * 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        z ^= z >> 31;
-        return (uint)(z >> 32);
+        var block = Chunk(seed, step, index);
+        uint lane = (uint)(index & 3);
+        return lane == 0 ? block.X : lane == 1 ? block.Y : lane == 2 ? block.Z : block.W;
     }
 }

@@ -1,0 +1,87 @@
+using ILGPU;
+using ILGPU.Runtime;
+using Kernels.Tensors;
+using DeviceHalf = ILGPU.Half;
+
+namespace Kernels.SpQR;
+
+/// <summary>
+/// SpQR operations on a device-resident <see cref="SpqrMatrix"/>: decode to dense fp16 and the fused decode-GEMV.
+/// Everything is validated before launch (the matrix itself on construction), launched asynchronously on the
+/// matrix's device stream, and never synchronizes the host.
+/// </summary>
+public static class Spqr
+{
+    /// <summary>Threads a GEMV group: 8 warps on a GPU (32 tiles in flight per tile row), the whole group on the CPU.</summary>
+    internal static int GemvGroupSize(Runtime.ComputeDevice device) =>
+        Math.Min(device.IsCuda ? 256 : device.Accelerator.MaxNumThreadsPerGroup, SpqrGemvKernel.MaxWarps * device.Accelerator.WarpSize);
+
+    /// <summary>
+    /// Decodes W to dense fp16 in original column order: <paramref name="output"/>[r, perm[j]] = ŵ[r, j] (+ the outlier
+    /// at (r, j), added in f32 and rounded once). Bit-exact with <see cref="SpqrReference.Decode"/>.
+    /// </summary>
+    /// <param name="matrix">The SpQR matrix (m×n).</param>
+    /// <param name="output">Dense [m, n] fp16 destination on the matrix's device.</param>
+    public static void Decode(SpqrMatrix matrix, DeviceTensorSpan<DeviceHalf> output)
+    {
+        ArgumentNullException.ThrowIfNull(matrix);
+        Require.SameDevice(matrix.Device, output.Device, nameof(output));
+        Require.Dense(output, nameof(output));
+        Require.Shape(output.Lengths, [matrix.Rows, matrix.Columns], nameof(output));
+
+        var device = matrix.Device;
+        int group = device.ElementwiseGroupSize;
+        long words = SpqrLayout.DenseWords(matrix.Rows, matrix.Columns);
+        var dense = device.GetKernel(SpqrKernelKeys.DecodeDense, acc => acc.LoadKernel<
+            ArrayView<ulong>, ArrayView<uint>, ArrayView<DeviceHalf>, int, int>(SpqrDecodeKernels.Dense));
+        var outliers = device.GetKernel(SpqrKernelKeys.DecodeOutliers, acc => acc.LoadKernel<
+            ArrayView<int>, ArrayView<uint>, ArrayView<uint>, ArrayView<DeviceHalf>, int, int, int>(SpqrDecodeKernels.Outliers));
+        var o = output.View.AsContiguous();
+        dense(device.Stream, new KernelConfig(device.GroupsFor(words, group), group),
+            matrix.DenseWeights, matrix.Permutation, o, matrix.Rows, matrix.Columns);
+        if (matrix.Packed.ColVals.Length > 0)
+            outliers(device.Stream, new KernelConfig(device.GroupsFor(matrix.Rows, group), group),
+                matrix.RowOffsets, matrix.ColVals, matrix.Permutation, o, matrix.Rows, matrix.Columns,
+                matrix.Layout == SpqrSparseLayout.Ptcsr ? 1 : 0);
+    }
+
+    /// <summary>
+    /// y = W·x for one token, fused: tile decode, outliers and the permutation gather in one kernel, f32 accumulation,
+    /// one fp16 rounding per output. Any n up to 65536 (no shared-memory limit on the width).
+    /// </summary>
+    /// <param name="matrix">The SpQR matrix (m×n).</param>
+    /// <param name="x">Input activations, n fp16 values (original column order).</param>
+    /// <param name="y">Output, m fp16 values.</param>
+    public static void Gemv(SpqrMatrix matrix, ReadOnlyDeviceTensorSpan<DeviceHalf> x, DeviceTensorSpan<DeviceHalf> y)
+    {
+        ArgumentNullException.ThrowIfNull(matrix);
+        Require.SameDevice(matrix.Device, x.Device, nameof(x));
+        Require.SameDevice(matrix.Device, y.Device, nameof(y));
+        Require.Dense(x, nameof(x));
+        Require.Dense(y, nameof(y));
+        Require.Length(x.FlattenedLength, matrix.Columns, nameof(x), $"a GEMV with a {matrix.Rows}×{matrix.Columns} SpQR matrix");
+        Require.Length(y.FlattenedLength, matrix.Rows, nameof(y), $"a GEMV with a {matrix.Rows}×{matrix.Columns} SpQR matrix");
+        var device = matrix.Device;
+        if (device.Accelerator.WarpSize < 8)
+            throw new NotSupportedException($"Spqr.Gemv needs a warp of at least 8 lanes (one 16×16 tile per 8 lanes); {device.Name} has {device.Accelerator.WarpSize}.");
+
+        int group = GemvGroupSize(device);
+        int tileRows = SpqrLayout.Tiles(matrix.Rows);
+        var kernel = device.GetKernel(SpqrKernelKeys.Gemv, acc => acc.LoadKernel<
+            ArrayView<Word4>, ArrayView<int>, ArrayView<uint>, ArrayView<Word4>, ArrayView<uint>,
+            ArrayView<DeviceHalf>, ArrayView<DeviceHalf>, int, int, int>(SpqrGemvKernel.Kernel));
+        var perm = matrix.Permutation;
+        kernel(device.Stream, new KernelConfig(device.GroupsFor((long)tileRows * group, group), group),
+            matrix.DenseWeights.Cast<Word4>(), matrix.RowOffsets, matrix.ColVals, perm.Cast<Word4>(), perm,
+            x.View.AsContiguous(), y.View.AsContiguous(), matrix.Rows, matrix.Columns,
+            matrix.Layout == SpqrSparseLayout.Ptcsr ? 1 : 0);
+    }
+}
+
+/// <summary>Kernel-cache keys of the SpQR family.</summary>
+internal static class SpqrKernelKeys
+{
+    public static readonly object DecodeDense = new();
+    public static readonly object DecodeOutliers = new();
+    public static readonly object Gemv = new();
+}

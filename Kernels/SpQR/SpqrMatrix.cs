@@ -1,0 +1,88 @@
+using ILGPU;
+using Kernels.Runtime;
+using Kernels.Tensors;
+
+namespace Kernels.SpQR;
+
+/// <summary>
+/// A validated SpQR matrix resident on a device: owns its four buffers, carries its shape. Built from a
+/// <see cref="SpqrPacked"/> (which validated the data), so kernels never see an out-of-range offset, column or
+/// permutation entry. Immutable after construction.
+/// </summary>
+public sealed class SpqrMatrix : IDisposable
+{
+    private readonly DeviceTensor<ulong> denseWeights;
+    private readonly DeviceTensor<int> rowOffsets;
+    private readonly DeviceTensor<uint> colVals;
+    private readonly DeviceTensor<uint> permutation;
+
+    /// <summary>Uploads a packed matrix to <paramref name="device"/>.</summary>
+    public SpqrMatrix(ComputeDevice device, SpqrPacked packed)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        Packed = packed ?? throw new ArgumentNullException(nameof(packed));
+        Device = device;
+        // The permutation is always materialized and padded to 8 pairs per tile column, so the GEMV reads each tile's
+        // 16 entries with two 16-byte loads and never needs an identity special case.
+        var perm = new uint[packed.TileColumns * 8];
+        if (packed.InPerm.Length > 0) packed.InPerm.CopyTo(perm, 0);
+        else for (int j = 0; j < packed.Columns; j++) perm[j >> 1] |= (uint)j << (16 * (j & 1));
+        var allocated = new List<IDisposable>();
+        try
+        {
+            denseWeights = Track(device.Upload<ulong>(packed.DenseWeights), allocated);
+            rowOffsets = Track(device.Upload<int>(packed.RowOffsets), allocated);
+            colVals = Track(device.Upload<uint>(packed.ColVals), allocated);
+            permutation = Track(device.Upload<uint>(perm), allocated);
+        }
+        catch
+        {
+            foreach (var d in allocated) d.Dispose();
+            throw;
+        }
+    }
+
+    private static T Track<T>(T item, List<IDisposable> list) where T : IDisposable
+    {
+        list.Add(item);
+        return item;
+    }
+
+    /// <summary>The device holding the buffers.</summary>
+    public ComputeDevice Device { get; }
+
+    /// <summary>The host data this matrix was built from (for references and checkpoints).</summary>
+    public SpqrPacked Packed { get; }
+
+    /// <summary>m.</summary>
+    public int Rows => Packed.Rows;
+
+    /// <summary>n.</summary>
+    public int Columns => Packed.Columns;
+
+    /// <summary>The outlier layout.</summary>
+    public SpqrSparseLayout Layout => Packed.Layout;
+
+    /// <summary>Compressed bytes a GEMV reads (tile words, offsets, outliers, permutation).</summary>
+    public long CompressedBytes => Packed.CompressedBytes;
+
+    /// <summary>Storage cost per weight in bits.</summary>
+    public double BitsPerWeight => Packed.BitsPerWeight;
+
+    internal ArrayView<ulong> DenseWeights => denseWeights.Span.View.AsContiguous();
+    internal ArrayView<int> RowOffsets => rowOffsets.Span.View.AsContiguous();
+    internal ArrayView<uint> ColVals => colVals.Span.View.AsContiguous();
+    internal ArrayView<uint> Permutation => permutation.Span.View.AsContiguous();
+
+    /// <summary>Releases the device buffers.</summary>
+    public void Dispose()
+    {
+        denseWeights.Dispose();
+        rowOffsets.Dispose();
+        colVals.Dispose();
+        permutation.Dispose();
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"SpqrMatrix {Rows}×{Columns} ({Layout}, {Packed.OutlierCount} outliers, {BitsPerWeight:F3} bits/weight) on {Device.Name}";
+}

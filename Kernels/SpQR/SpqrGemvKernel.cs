@@ -3,12 +3,20 @@ using DeviceHalf = ILGPU.Half;
 
 namespace Kernels.SpQR;
 
-/// <summary>Two tile words (rows 2b and 2b+1 of a tile) or eight permutation pairs: one 16-byte vector load.</summary>
-internal struct Word4
+/// <summary>
+/// 16 bytes as four 32-bit lanes: the unit of a <c>ld.global.v4.u32</c>. The SpQR GEMV reads two tile words (rows 2b and
+/// 2b+1 of a tile) or eight permutation pairs with one. Public only because ILGPU's launcher must see kernel parameter types.
+/// </summary>
+public struct Word4
 {
-#pragma warning disable CS0649 // filled by vector loads
-    public uint X, Y, Z, W;
-#pragma warning restore CS0649
+    /// <summary>Bytes 0–3.</summary>
+    public uint X;
+    /// <summary>Bytes 4–7.</summary>
+    public uint Y;
+    /// <summary>Bytes 8–11.</summary>
+    public uint Z;
+    /// <summary>Bytes 12–15.</summary>
+    public uint W;
 }
 
 /// <summary>

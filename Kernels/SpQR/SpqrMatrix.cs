@@ -32,7 +32,8 @@ public sealed class SpqrMatrix : IDisposable
         {
             denseWeights = Track(device.Upload<ulong>(packed.DenseWeights), allocated);
             rowOffsets = Track(device.Upload<int>(packed.RowOffsets), allocated);
-            colVals = Track(device.Upload<uint>(packed.ColVals), allocated);
+            // ILGPU cannot hold an empty buffer; a matrix without outliers keeps one unread word.
+            colVals = Track(device.Upload<uint>(packed.ColVals.Length > 0 ? packed.ColVals : [0u]), allocated);
             permutation = Track(device.Upload<uint>(perm), allocated);
         }
         catch

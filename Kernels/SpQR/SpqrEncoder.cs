@@ -100,8 +100,25 @@ public static class SpqrEncoder
                 float s = u.Scale(r, j >> 4), z = u.Zero(r, j >> 4);
                 float w = wp[i], wHat = decoded[i];
                 if (!excluded[i] && MathF.Abs(w - wHat) <= MathF.Abs(s) / 2 + RoundingSlack(w, s, z)) continue;
-                ushort v = Residual(w, wHat);
-                if ((v & 0x7FFF) == 0) continue; // the grid already reproduces w
+                // An outlier: the code is free, so take the grid point from which an fp16 residual lands exactly on
+                // fp16(w) with the smallest residual (the nearest point's residual may be too coarse to get there).
+                int bestCode = -1;
+                ushort v = 0;
+                float bestError = float.PositiveInfinity, bestMagnitude = float.PositiveInfinity;
+                for (int q = 0; q < 8; q++)
+                {
+                    float g = SpqrReference.Weight(q, s, z);
+                    if (!float.IsFinite(g)) continue;
+                    ushort candidate = Residual(w, g);
+                    if (!Fp16.IsFinite(candidate)) continue;
+                    float error = MathF.Abs(Fp16.ToFloat(Fp16.FromFloat(g + Fp16.ToFloat(candidate))) - Fp16.ToFloat(Fp16.FromFloat(w)));
+                    float magnitude = MathF.Abs(Fp16.ToFloat(candidate));
+                    if (error < bestError || (error == bestError && magnitude < bestMagnitude))
+                        (bestCode, v, bestError, bestMagnitude) = (q, candidate, error, magnitude);
+                }
+                if (bestCode < 0) bestCode = u.Codes[(long)r * u.PaddedColumns + j];
+                else u.Codes[(long)r * u.PaddedColumns + j] = (byte)bestCode;
+                if (bestCode >= 0 && (v & 0x7FFF) == 0) continue; // the grid already reproduces w
                 cols.Add((ushort)j);
                 vals.Add(v);
             }

@@ -1,0 +1,69 @@
+namespace Kernels.Engine;
+
+/// <summary>
+/// Fixed facts of the tile engine: every group is 4 warps of 32 lanes (128 threads), the K step is 64 columns, and
+/// each warp owns a 32×16 (M×N) piece of the output tile (2×2 mma.m16n8k16 fragments).
+/// </summary>
+public static class TileEngineConstants
+{
+    /// <summary>Threads per group (4 warps × 32 lanes).</summary>
+    public const int Threads = 128;
+    /// <summary>Warps per group.</summary>
+    public const int Warps = 4;
+    /// <summary>Columns (K) of one weight/activation tile: 64 halves = one 128-byte shared-memory row.</summary>
+    public const int TileK = 64;
+    /// <summary>Bytes of one tile row in shared memory (TileK 16-bit elements).</summary>
+    public const int RowBytes = TileK * 2;
+    /// <summary>Output rows (M) one warp accumulates.</summary>
+    public const int WarpTileM = 32;
+    /// <summary>Output columns (N, tokens) one warp accumulates.</summary>
+    public const int WarpTileN = 16;
+}
+
+/// <summary>
+/// How the 4 warps of a group tile the output: <see cref="WarpsM"/> × <see cref="WarpsN"/> = 4, giving a group tile
+/// of <c>32·WarpsM</c> weight rows × <c>16·WarpsN</c> tokens. Implemented by empty structs so the engine is
+/// specialized per shape at compile time.
+/// </summary>
+public interface ITileShape
+{
+    /// <summary>Warps along M (weight rows).</summary>
+    int WarpsM { get; }
+    /// <summary>Warps along N (tokens).</summary>
+    int WarpsN { get; }
+}
+
+/// <summary>Few tokens (N ≤ 16 per tile): 128 weight rows × 16 tokens per group; the M-tile equals a Tiled-CSL tile's 128 rows.</summary>
+public readonly struct SkinnyTile : ITileShape
+{
+    /// <inheritdoc />
+    public int WarpsM => 4;
+    /// <inheritdoc />
+    public int WarpsN => 1;
+}
+
+/// <summary>Many tokens: 64 weight rows × 32 tokens per group (64 divides a Tiled-CSL tile's 128 rows).</summary>
+public readonly struct WideTile : ITileShape
+{
+    /// <inheritdoc />
+    public int WarpsM => 2;
+    /// <inheritdoc />
+    public int WarpsN => 2;
+}
+
+/// <summary>Host-side sizes of a tile shape.</summary>
+public static class TileShapes
+{
+    /// <summary>Weight rows per group tile.</summary>
+    public static int TileM<TShape>() where TShape : struct, ITileShape => default(TShape).WarpsM * TileEngineConstants.WarpTileM;
+
+    /// <summary>Tokens per group tile.</summary>
+    public static int TileN<TShape>() where TShape : struct, ITileShape => default(TShape).WarpsN * TileEngineConstants.WarpTileN;
+
+    /// <summary>Bytes of one pipeline stage: the weight tile followed by the activation tile.</summary>
+    public static int StageBytes<TShape>() where TShape : struct, ITileShape =>
+        (TileM<TShape>() + TileN<TShape>()) * TileEngineConstants.RowBytes;
+
+    /// <summary>Dynamic shared memory of the engine kernel (two stages).</summary>
+    public static int SharedBytes<TShape>() where TShape : struct, ITileShape => 2 * StageBytes<TShape>();
+}

@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using Kernels.Engine;
 using Kernels.Tensors;
 using DeviceHalf = ILGPU.Half;
 
@@ -10,7 +11,7 @@ namespace Kernels.SpQR;
 /// Everything is validated before launch (the matrix itself on construction), launched asynchronously on the
 /// matrix's device stream, and never synchronizes the host.
 /// </summary>
-public static class Spqr
+public static partial class Spqr
 {
     /// <summary>Threads a GEMV group: 8 warps on a GPU (32 tiles in flight per tile row), the whole group on the CPU.</summary>
     internal static int GemvGroupSize(Runtime.ComputeDevice device) =>
@@ -78,10 +79,57 @@ public static class Spqr
     }
 }
 
+public static partial class Spqr
+{
+    /// <summary>
+    /// Y = X·Wᵀ for a batch of tokens (best for 2–64; any count works) on the tile engine's tensor cores:
+    /// <paramref name="x"/> is [tokens, n], <paramref name="y"/> is [tokens, m] (PyTorch <c>Linear</c> layouts), fp16
+    /// in and out, f32 accumulation. The weights are decoded tile by tile into shared memory by
+    /// <see cref="SpqrTileProducer"/> (fp16(ŵ + v), as <see cref="Decode"/>), never to global memory. With a
+    /// permutation, x is first gathered into packed column order in a buffer the matrix keeps.
+    /// </summary>
+    /// <param name="matrix">The SpQR matrix (m×n).</param>
+    /// <param name="x">Activations [tokens, n] fp16.</param>
+    /// <param name="y">Outputs [tokens, m] fp16.</param>
+    public static void Gemm(SpqrMatrix matrix, ReadOnlyDeviceTensorSpan<DeviceHalf> x, DeviceTensorSpan<DeviceHalf> y)
+    {
+        ArgumentNullException.ThrowIfNull(matrix);
+        Require.SameDevice(matrix.Device, x.Device, nameof(x));
+        Require.SameDevice(matrix.Device, y.Device, nameof(y));
+        Require.Dense(x, nameof(x));
+        Require.Dense(y, nameof(y));
+        Require.Rank(x.Rank, 2, nameof(x), x.Lengths);
+        int tokens = (int)x.Lengths[0];
+        if (tokens < 1) throw new ArgumentException($"x has lengths {TensorShape.Format(x.Lengths)}: at least one token is needed.", nameof(x));
+        Require.Shape(x.Lengths, [tokens, matrix.Columns], nameof(x));
+        Require.Shape(y.Lengths, [tokens, matrix.Rows], nameof(y));
+        var device = matrix.Device;
+        if (!device.IsCuda && device.Accelerator.WarpSize != 32)
+            throw new NotSupportedException($"Spqr.Gemm runs on the tile engine, which needs 32-lane warps; {device.Name} has {device.Accelerator.WarpSize}.");
+
+        ArrayView<DeviceHalf> activations = x.View.AsContiguous().SubView(0, x.FlattenedLength);
+        if (matrix.Packed.InPerm.Length > 0)
+        {
+            var xp = matrix.GatherScratch(x.FlattenedLength);
+            var gather = device.GetKernel(SpqrKernelKeys.Gather, acc => acc.LoadKernel<
+                ArrayView<DeviceHalf>, ArrayView<uint>, ArrayView<DeviceHalf>, int, int>(SpqrGatherKernel.Kernel));
+            int group = device.ElementwiseGroupSize;
+            gather(device.Stream, new KernelConfig(device.GroupsFor(x.FlattenedLength, group), group),
+                activations, matrix.Permutation, xp, tokens, matrix.Columns);
+            activations = xp;
+        }
+        var problem = GemmProblem.Create<SkinnyTile>(matrix.Rows, tokens, matrix.Columns);
+        var epilogue = new StoreEpilogue<DeviceHalf, F16>(y.View.AsContiguous().SubView(0, y.FlattenedLength), null, matrix.Rows);
+        TileEngine.Launch<SkinnyTile, F16Mma, SpqrTileProducer, StoreEpilogue<DeviceHalf, F16>>(
+            device, new SpqrTileProducer(matrix), Matrix16.FromView(activations, tokens, matrix.Columns), epilogue, problem);
+    }
+}
+
 /// <summary>Kernel-cache keys of the SpQR family.</summary>
 internal static class SpqrKernelKeys
 {
     public static readonly object DecodeDense = new();
     public static readonly object DecodeOutliers = new();
     public static readonly object Gemv = new();
+    public static readonly object Gather = new();
 }

@@ -17,6 +17,9 @@ internal static class SpqrMath
     /// <summary>Rounds f32 to a device half (nearest even).</summary>
     public static DeviceHalf Narrow(float v) => CudaAsm.IsSupported ? (DeviceHalf)v : Fp16.AsHalf(Fp16.FromFloat(v));
 
+    /// <summary>Rounds f32 to fp16 bits (nearest even).</summary>
+    public static uint NarrowBits(float v) => CudaAsm.IsSupported ? Fp16.Bits((DeviceHalf)v) : Fp16.FromFloat(v);
+
     /// <summary>Original column of packed column j, from the uint16-pair permutation.</summary>
     public static int Perm(ArrayView<uint> perm, int j) => (int)((perm[j >> 1] >> ((j & 1) << 4)) & 0xFFFFu);
 }
@@ -67,6 +70,21 @@ internal static class SpqrDecodeKernels
                 long at = rowBase + SpqrMath.Perm(perm, (int)(cv & 0xFFFFu));
                 output[at] = SpqrMath.Narrow(SpqrMath.Widen(output[at]) + Fp16.ToFloat((ushort)(cv >> 16)));
             }
+        }
+    }
+}
+
+/// <summary>Gathers activations into packed column order for the batched path: xp[t, j] = x[t, perm[j]].</summary>
+internal static class SpqrGatherKernel
+{
+    public static void Kernel(ArrayView<DeviceHalf> x, ArrayView<uint> perm, ArrayView<DeviceHalf> xp, int tokens, int n)
+    {
+        long total = (long)tokens * n;
+        for (long i = Grid.GlobalIndex.X; i < total; i += Grid.DimX * Group.DimX)
+        {
+            long t = i / n;
+            int j = (int)(i - t * n);
+            xp[i] = x[t * n + SpqrMath.Perm(perm, j)];
         }
     }
 }

@@ -70,6 +70,24 @@ public sealed class SpqrMatrix : IDisposable
     /// <summary>Storage cost per weight in bits.</summary>
     public double BitsPerWeight => Packed.BitsPerWeight;
 
+    private readonly object scratchGate = new();
+    private readonly List<DeviceTensor<ILGPU.Half>> scratches = [];
+
+    /// <summary>
+    /// A buffer of at least <paramref name="halves"/> fp16 elements for activations gathered into packed column order.
+    /// Calls are ordered on the device stream, so one buffer serves every call; a larger request allocates a new one
+    /// and keeps the old alive until <see cref="Dispose"/> (work already enqueued may still read it).
+    /// </summary>
+    internal ArrayView<ILGPU.Half> GatherScratch(long halves)
+    {
+        lock (scratchGate)
+        {
+            if (scratches.Count == 0 || scratches[^1].FlattenedLength < halves)
+                scratches.Add(Device.Allocate<ILGPU.Half>((nint)halves));
+            return scratches[^1].Span.View.AsContiguous().SubView(0, halves);
+        }
+    }
+
     internal ArrayView<ulong> DenseWeights => denseWeights.Span.View.AsContiguous();
     internal ArrayView<int> RowOffsets => rowOffsets.Span.View.AsContiguous();
     internal ArrayView<uint> ColVals => colVals.Span.View.AsContiguous();
@@ -82,6 +100,11 @@ public sealed class SpqrMatrix : IDisposable
         rowOffsets.Dispose();
         colVals.Dispose();
         permutation.Dispose();
+        lock (scratchGate)
+        {
+            foreach (var t in scratches) t.Dispose();
+            scratches.Clear();
+        }
     }
 
     /// <inheritdoc />

@@ -119,8 +119,8 @@ public static partial class Spqr
             activations = xp;
         }
         var problem = GemmProblem.Create<SkinnyTile>(matrix.Rows, tokens, matrix.Columns);
-        var epilogue = new StoreEpilogue<DeviceHalf, F16>(y.View.AsContiguous().SubView(0, y.FlattenedLength), null, matrix.Rows);
-        TileEngine.Launch<SkinnyTile, F16Mma, SpqrTileProducer, StoreEpilogue<DeviceHalf, F16>>(
+        var epilogue = new SpqrStoreEpilogue(y.View.AsContiguous().SubView(0, y.FlattenedLength), matrix.Rows);
+        TileEngine.Launch<SkinnyTile, F16Mma, SpqrTileProducer, SpqrStoreEpilogue>(
             device, new SpqrTileProducer(matrix), Matrix16.FromView(activations, tokens, matrix.Columns), epilogue, problem);
     }
 }

@@ -13,9 +13,9 @@ namespace Kernels.SpQR;
 /// </summary>
 public static partial class Spqr
 {
-    /// <summary>Threads a GEMV group: 8 warps on a GPU (32 tiles in flight per tile row), the whole group on the CPU.</summary>
+    /// <summary>Threads a GEMV group: 8 warps on a GPU (32 tiles in flight per tile row); one warp on the CPU accelerator, where every group thread is an OS thread.</summary>
     internal static int GemvGroupSize(Runtime.ComputeDevice device) =>
-        Math.Min(device.IsCuda ? 256 : device.Accelerator.MaxNumThreadsPerGroup, SpqrGemvKernel.MaxWarps * device.Accelerator.WarpSize);
+        device.IsCuda ? Math.Min(256, SpqrGemvKernel.MaxWarps * device.Accelerator.WarpSize) : device.Accelerator.WarpSize;
 
     /// <summary>
     /// Decodes W to dense fp16 in original column order: <paramref name="output"/>[r, perm[j]] = ŵ[r, j] (+ the outlier

@@ -84,6 +84,36 @@ public static class SpqrReference
         for (int r = 0; r < w.Rows; r++) y[r] = BitConverter.UInt16BitsToHalf(Fp16.FromFloat((float)sums[r]));
     }
 
+    /// <summary>
+    /// Y = X·Wᵀ before the final rounding, for X [tokens, n] (original column order): [tokens, m] sums in f64, the
+    /// matrix decoded once (dense part and outliers kept apart, as in <see cref="GemvSums"/>).
+    /// </summary>
+    public static double[] GemmSums(SpqrPacked w, ReadOnlySpan<System.Half> x, int tokens)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        int m = w.Rows, n = w.Columns;
+        if (tokens < 1 || x.Length != (long)tokens * n) throw new ArgumentException($"x has {x.Length} elements but [{tokens}, {n}] is required.", nameof(x));
+        var xp = new double[(long)tokens * n]; // packed column order
+        for (int t = 0; t < tokens; t++)
+            for (int j = 0; j < n; j++) xp[(long)t * n + j] = (double)x[(int)((long)t * n + w.Permutation(j))];
+        var dense = DequantizeDense(w);
+        var sums = new double[(long)tokens * m];
+        Parallel.For(0, m, r =>
+        {
+            for (int t = 0; t < tokens; t++)
+            {
+                double acc = 0;
+                for (int j = 0; j < n; j++) acc += dense[(long)r * n + j] * xp[(long)t * n + j];
+                sums[(long)t * m + r] = acc;
+            }
+        });
+        SpqrPacking.ForEachOutlier(w, (r, c, v) =>
+        {
+            for (int t = 0; t < tokens; t++) sums[(long)t * m + r] += Fp16.ToFloat(v) * xp[(long)t * n + c];
+        });
+        return sums;
+    }
+
     /// <summary>Y = X·Wᵀ for a batch of tokens: X is [tokens, n], Y is [tokens, m], fp16, one rounding per output.</summary>
     public static void Gemm(SpqrPacked w, ReadOnlySpan<System.Half> x, int tokens, Span<System.Half> y)
     {

@@ -116,3 +116,38 @@ public class GemmTests
         _ = bias;
     }
 }
+
+/// <summary>GEMM and GEMV on a GPU against the same references; skipped without CUDA.</summary>
+public class DenseGpuTests
+{
+    [Fact]
+    public void GemmMatchesReferenceOnGpu()
+    {
+        var gpu = Devices.RequireCuda();
+        GemmTests.Check<DeviceHalf>(gpu, 129, 72, 3, withBias: true);
+        GemmTests.Check<BFloat16>(gpu, 129, 72, 3, withBias: true);
+        GemmTests.Check<DeviceHalf>(gpu, 33, 20, 5, withBias: false);
+        GemmTests.Check<DeviceHalf>(gpu, 300, 520, 77, withBias: true);
+        GemmTests.Check<BFloat16>(gpu, 257, 1000, 16, withBias: false, new Kernels.Dense.Dense.GemmTuning(Splits: 5));
+        GemmTests.Check<DeviceHalf>(gpu, 512, 4096, 8, withBias: true); // automatic split-K
+    }
+
+    [Fact]
+    public void GemvMatchesReferenceOnGpu()
+    {
+        var gpu = Devices.RequireCuda();
+        GemvTests.Check<DeviceHalf>(gpu, 1000, 4096, withBias: true);
+        GemvTests.Check<BFloat16>(gpu, 257, 1032, withBias: false);
+        GemvTests.Check<DeviceHalf>(gpu, 129, 45, withBias: true);
+    }
+
+    [Fact]
+    public void KernelsLoadWithoutSpillsOnGpu()
+    {
+        var gpu = Devices.RequireCuda();
+        GemmTests.Check<DeviceHalf>(gpu, 64, 64, 16, withBias: false);
+        var resources = Kernels.Dense.DenseKernelInfo.GemmResources(gpu, wide: false, bf16: false);
+        Assert.NotNull(resources);
+        Assert.True(resources!.Registers > 0, $"registers {resources.Registers}, local bytes {resources.LocalBytes}");
+    }
+}

@@ -22,12 +22,19 @@ internal static class GemvKernel
         where TConvert : struct, IElementConverter<T>
         where TMma : struct, IMmaKind
     {
-        var kernel = device.GetKernel((typeof(GemvKernel), typeof(T)),
-            acc => acc.LoadKernel<Matrix16, ArrayView<UInt4>, ArrayView<ushort>, ArrayView<T>, int, ArrayView<T>>(
-                Kernel<T, TConvert, TMma>));
-        int groups = device.GroupsFor((long)w.Rows * 32, GroupSize);
+        var kernel = Load<T, TConvert, TMma>(device);
+        // One group on the CPU accelerator: its groups run one after another, each paying a thread hand-off.
+        int groups = device.IsCuda ? device.GroupsFor((long)w.Rows * 32, GroupSize) : 1;
         kernel(device.Stream, new KernelConfig(groups, GroupSize), w, x4, x, bias, hasBias, y);
     }
+
+    public static Action<AcceleratorStream, KernelConfig, Matrix16, ArrayView<UInt4>, ArrayView<ushort>, ArrayView<T>, int, ArrayView<T>> Load<T, TConvert, TMma>(Runtime.ComputeDevice device)
+        where T : unmanaged
+        where TConvert : struct, IElementConverter<T>
+        where TMma : struct, IMmaKind =>
+        device.GetKernel((typeof(GemvKernel), typeof(T)),
+            acc => acc.LoadKernel<Matrix16, ArrayView<UInt4>, ArrayView<ushort>, ArrayView<T>, int, ArrayView<T>>(
+                Kernel<T, TConvert, TMma>));
 
     public static void Kernel<T, TConvert, TMma>(Matrix16 w, ArrayView<UInt4> x4, ArrayView<ushort> x,
         ArrayView<T> bias, int hasBias, ArrayView<T> y)
@@ -47,11 +54,20 @@ internal static class GemvKernel
             if (w.Aligned != 0)
             {
                 long rowWord = rowStart >> 1;
-                for (int c = lane; c < chunks; c += 32)
+                // Two 16-byte weight loads in flight per lane before either is used (no unrolling in ILGPU 1.5.3).
+                int c = lane;
+                for (; c + 32 < chunks; c += 64)
                 {
-                    var wv = GlobalLoad.NonCoherent4(w.Words, rowWord + 4L * c, w.Address);
-                    var xv = x4[c];
-                    sum += Dot2(wv.X, xv.X, bf16) + Dot2(wv.Y, xv.Y, bf16) + Dot2(wv.Z, xv.Z, bf16) + Dot2(wv.W, xv.W, bf16);
+                    var w0 = GlobalLoad.NonCoherent4(w.Words, rowWord + 4L * c, w.Address);
+                    var w1 = GlobalLoad.NonCoherent4(w.Words, rowWord + 4L * (c + 32), w.Address);
+                    var x0 = x4[c];
+                    var x1 = x4[c + 32];
+                    sum += Dot8(w0, x0, bf16) + Dot8(w1, x1, bf16);
+                }
+                if (c < chunks)
+                {
+                    var w0 = GlobalLoad.NonCoherent4(w.Words, rowWord + 4L * c, w.Address);
+                    sum += Dot8(w0, x4[c], bf16);
                 }
             }
             else
@@ -71,6 +87,9 @@ internal static class GemvKernel
             }
         }
     }
+
+    private static float Dot8(UInt4 a, UInt4 b, bool bf16) =>
+        Dot2(a.X, b.X, bf16) + Dot2(a.Y, b.Y, bf16) + Dot2(a.Z, b.Z, bf16) + Dot2(a.W, b.W, bf16);
 
     private static float Dot2(uint a, uint b, bool bf16) =>
         Mma.Low(a, bf16) * Mma.Low(b, bf16) + Mma.High(a, bf16) * Mma.High(b, bf16);

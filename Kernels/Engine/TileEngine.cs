@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using Kernels.Cuda;
 using Kernels.Cuda.Primitives;
 using Kernels.Runtime;
 
@@ -27,13 +28,39 @@ public static class TileEngine
         where TProducer : struct, IWeightTileProducer
         where TEpilogue : struct, ITileEpilogue
     {
-        var kernel = device.GetKernel(
-            (typeof(TileEngine), typeof(TShape), typeof(TMma), typeof(TProducer), typeof(TEpilogue)),
-            acc => acc.LoadKernel<TProducer, Matrix16, TEpilogue, GemmProblem>(Kernel<TShape, TMma, TProducer, TEpilogue>));
-        int words = (TileShapes.SharedBytes<TShape>() + WarpScratch.BytesFor(device.IsCuda, TileEngineConstants.Warps)) / 4;
+        var kernel = Load<TShape, TMma, TProducer, TEpilogue>(device);
+        int words = SharedBytes<TShape>(device) / 4;
         var config = new KernelConfig(problem.Groups, TileEngineConstants.Threads, SharedMemoryConfig.RequestDynamic<uint>(words));
         kernel(device.Stream, config, producer, activations, epilogue, problem);
     }
+
+    /// <summary>Registers and local bytes per thread of the engine kernel on a GPU (null on the CPU accelerator).</summary>
+    public static KernelResources? Resources<TShape, TMma, TProducer, TEpilogue>(ComputeDevice device)
+        where TShape : struct, ITileShape
+        where TMma : struct, IMmaKind
+        where TProducer : struct, IWeightTileProducer
+        where TEpilogue : struct, ITileEpilogue =>
+        KernelAttributes.Read(Load<TShape, TMma, TProducer, TEpilogue>(device).GetKernel());
+
+    private static int SharedBytes<TShape>(ComputeDevice device) where TShape : struct, ITileShape =>
+        TileShapes.SharedBytes<TShape>() + WarpScratch.BytesFor(device.IsCuda, TileEngineConstants.Warps);
+
+    private static Action<AcceleratorStream, KernelConfig, TProducer, Matrix16, TEpilogue, GemmProblem> Load<TShape, TMma, TProducer, TEpilogue>(ComputeDevice device)
+        where TShape : struct, ITileShape
+        where TMma : struct, IMmaKind
+        where TProducer : struct, IWeightTileProducer
+        where TEpilogue : struct, ITileEpilogue =>
+        device.GetKernel(
+            (typeof(TileEngine), typeof(TShape), typeof(TMma), typeof(TProducer), typeof(TEpilogue)),
+            acc =>
+            {
+                var kernel = acc.LoadKernel<TProducer, Matrix16, TEpilogue, GemmProblem>(Kernel<TShape, TMma, TProducer, TEpilogue>);
+                int bytes = SharedBytes<TShape>(device);
+                // Above the 48 KB default a CUDA kernel must opt in once (research/ilgpu.md §5).
+                if (device.IsCuda && bytes > device.Facts.SharedMemoryPerGroup)
+                    KernelAttributes.RaiseDynamicSharedMemory(kernel.GetKernel(), bytes, device.Facts.SharedMemoryPerGroupOptin);
+                return kernel;
+            });
 
     /// <summary>The kernel (public so tests can compile it to PTX). Launch with <see cref="Launch{TShape,TMma,TProducer,TEpilogue}"/>.</summary>
     public static void Kernel<TShape, TMma, TProducer, TEpilogue>(TProducer producer, Matrix16 activations,

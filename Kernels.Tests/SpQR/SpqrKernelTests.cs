@@ -22,13 +22,13 @@ public class SpqrKernelTests
         return result;
     }
 
-    private static Half[] RunGemv(ComputeDevice device, SpqrPacked p, Half[] x)
+    private static Half[] RunGemv(ComputeDevice device, SpqrPacked p, Half[] x, int? groupSize = null)
     {
         using var matrix = new SpqrMatrix(device, p);
         using var xd = DeviceTensor.FromHalf(device, x, x.Length);
         using var y = device.Allocate<DeviceHalf>(p.Rows);
         Poison.Fill(y);
-        Spqr.Gemv(matrix, xd, y);
+        Spqr.Gemv(matrix, xd, y, groupSize);
         var result = new Half[p.Rows];
         y.CopyTo(result);
         Poison.AssertAllWritten<DeviceHalf>(y.ToArray(), "gemv");
@@ -88,6 +88,19 @@ public class SpqrKernelTests
         SpqrReference.Gemv(p, x, reference);
         Compare.Exact<ushort>(Bits(reference), Bits(expected), "reference gemv", seed);
         Compare.Exact<ushort>(Bits(RunGemv(Devices.CpuWarp32, p, x)), Bits(expected), $"gemv {m}x{n} {layout}", seed);
+    }
+
+    [Fact]
+    public void GemvWithSeveralWarpsPerGroupMatchesOneWarp()
+    {
+        // The GPU runs 8 warps a group (cross-warp reduction through shared memory); the CPU default is one warp.
+        var seed = Seeded.Create();
+        var (u, _) = SpqrTestData.Integer(37, 150, seed);
+        var p = SpqrPacking.Pack(u, SpqrSparseLayout.Ptcsr);
+        var x = SpqrTestData.IntegerX(150, seed);
+        var expected = new Half[37];
+        SpqrReference.Gemv(p, x, expected);
+        Compare.Exact<ushort>(Bits(RunGemv(Devices.CpuWarp32, p, x, groupSize: 128)), Bits(expected), "gemv 4 warps", seed);
     }
 
     [Theory]

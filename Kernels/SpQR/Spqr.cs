@@ -53,7 +53,11 @@ public static partial class Spqr
     /// <param name="matrix">The SpQR matrix (m×n).</param>
     /// <param name="x">Input activations, n fp16 values (original column order).</param>
     /// <param name="y">Output, m fp16 values.</param>
-    public static void Gemv(SpqrMatrix matrix, ReadOnlyDeviceTensorSpan<DeviceHalf> x, DeviceTensorSpan<DeviceHalf> y)
+    public static void Gemv(SpqrMatrix matrix, ReadOnlyDeviceTensorSpan<DeviceHalf> x, DeviceTensorSpan<DeviceHalf> y) =>
+        Gemv(matrix, x, y, groupSize: null);
+
+    /// <summary><see cref="Gemv(SpqrMatrix, ReadOnlyDeviceTensorSpan{DeviceHalf}, DeviceTensorSpan{DeviceHalf})"/> with a forced group size (tests cover the multi-warp reduction on the CPU).</summary>
+    internal static void Gemv(SpqrMatrix matrix, ReadOnlyDeviceTensorSpan<DeviceHalf> x, DeviceTensorSpan<DeviceHalf> y, int? groupSize)
     {
         ArgumentNullException.ThrowIfNull(matrix);
         Require.SameDevice(matrix.Device, x.Device, nameof(x));
@@ -66,7 +70,9 @@ public static partial class Spqr
         if (device.Accelerator.WarpSize < 8)
             throw new NotSupportedException($"Spqr.Gemv needs a warp of at least 8 lanes (one 16×16 tile per 8 lanes); {device.Name} has {device.Accelerator.WarpSize}.");
 
-        int group = GemvGroupSize(device);
+        int group = groupSize ?? GemvGroupSize(device);
+        if (group % device.Accelerator.WarpSize != 0 || group > device.Accelerator.MaxNumThreadsPerGroup || group / device.Accelerator.WarpSize > SpqrGemvKernel.MaxWarps)
+            throw new ArgumentOutOfRangeException(nameof(groupSize), $"group size {group} must be a whole number of warps, at most {device.Accelerator.MaxNumThreadsPerGroup}.");
         int tileRows = SpqrLayout.Tiles(matrix.Rows);
         var kernel = device.GetKernel(SpqrKernelKeys.Gemv, acc => acc.LoadKernel<
             ArrayView<Word4>, ArrayView<int>, ArrayView<uint>, ArrayView<Word4>, ArrayView<uint>,
@@ -91,7 +97,11 @@ public static partial class Spqr
     /// <param name="matrix">The SpQR matrix (m×n).</param>
     /// <param name="x">Activations [tokens, n] fp16.</param>
     /// <param name="y">Outputs [tokens, m] fp16.</param>
-    public static void Gemm(SpqrMatrix matrix, ReadOnlyDeviceTensorSpan<DeviceHalf> x, DeviceTensorSpan<DeviceHalf> y)
+    public static void Gemm(SpqrMatrix matrix, ReadOnlyDeviceTensorSpan<DeviceHalf> x, DeviceTensorSpan<DeviceHalf> y) =>
+        Gemm(matrix, x, y, splits: 0, wide: null);
+
+    /// <summary><see cref="Gemm(SpqrMatrix, ReadOnlyDeviceTensorSpan{DeviceHalf}, DeviceTensorSpan{DeviceHalf})"/> with forced split-K (0 = automatic) and tile shape (null = automatic), for tests.</summary>
+    internal static void Gemm(SpqrMatrix matrix, ReadOnlyDeviceTensorSpan<DeviceHalf> x, DeviceTensorSpan<DeviceHalf> y, int splits, bool? wide)
     {
         ArgumentNullException.ThrowIfNull(matrix);
         Require.SameDevice(matrix.Device, x.Device, nameof(x));
@@ -118,10 +128,42 @@ public static partial class Spqr
                 activations, matrix.Permutation, xp, tokens, matrix.Columns);
             activations = xp;
         }
-        var problem = GemmProblem.Create<SkinnyTile>(matrix.Rows, tokens, matrix.Columns);
+        var xm = Matrix16.FromView(activations, tokens, matrix.Columns);
         var epilogue = new SpqrStoreEpilogue(y.View.AsContiguous().SubView(0, y.FlattenedLength), matrix.Rows);
-        TileEngine.Launch<SkinnyTile, F16Mma, SpqrTileProducer, SpqrStoreEpilogue>(
-            device, new SpqrTileProducer(matrix), Matrix16.FromView(activations, tokens, matrix.Columns), epilogue, problem);
+        if (wide ?? tokens > TileShapes.TileN<SkinnyTile>()) RunEngine<WideTile>(matrix, xm, epilogue, tokens, splits);
+        else RunEngine<SkinnyTile>(matrix, xm, epilogue, tokens, splits);
+    }
+
+    private static void RunEngine<TShape>(SpqrMatrix matrix, Matrix16 x, SpqrStoreEpilogue epilogue, int tokens, int requestedSplits)
+        where TShape : struct, ITileShape
+    {
+        var device = matrix.Device;
+        var single = GemmProblem.Create<TShape>(matrix.Rows, tokens, matrix.Columns);
+        var problem = GemmProblem.Create<TShape>(matrix.Rows, tokens, matrix.Columns,
+            requestedSplits > 0 ? requestedSplits : AutoSplits(device, single));
+        var producer = new SpqrTileProducer(matrix);
+        if (problem.Splits == 1)
+        {
+            TileEngine.Launch<TShape, F16Mma, SpqrTileProducer, SpqrStoreEpilogue>(device, producer, x, epilogue, problem);
+            return;
+        }
+        var partials = SplitKWorkspace.Get(device, (long)problem.Splits * tokens * matrix.Rows);
+        TileEngine.Launch<TShape, F16Mma, SpqrTileProducer, SplitKPartialEpilogue>(device, producer, x,
+            new SplitKPartialEpilogue(partials, matrix.Rows, tokens), problem);
+        SplitKReduction.Launch(device, partials, problem.Splits, matrix.Rows, tokens, epilogue);
+    }
+
+    /// <summary>
+    /// Split K until the grid covers every multiprocessor about twice (a 4096-row layer has only 32 M tiles of 128),
+    /// keeping at least 4 K tiles per split; never on the CPU accelerator, whose groups run one after another.
+    /// </summary>
+    private static int AutoSplits(Runtime.ComputeDevice device, in GemmProblem problem)
+    {
+        if (!device.IsCuda) return 1;
+        int tiles = problem.TilesM * problem.TilesN;
+        int target = 2 * device.Facts.MultiprocessorCount;
+        if (tiles >= target) return 1;
+        return Math.Max(1, Math.Min(Math.Min((target + tiles - 1) / tiles, problem.KTiles / 4), 16));
     }
 }
 

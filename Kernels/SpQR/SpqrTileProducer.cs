@@ -8,7 +8,7 @@ namespace Kernels.SpQR;
 /// tile (rows Row0.., packed columns K0..K0+63 = four SpQR tile columns) straight from the tile words into the
 /// swizzled shared tile, then adds the outliers of each row in place, so the tensor cores multiply
 /// fp16(ŵ + v) — exactly what <see cref="Spqr.Decode"/> writes. The activations must be in packed (permuted) column
-/// order; <see cref="Spqr.Gemm"/> gathers them first.
+/// order; <c>Spqr.Gemm</c> gathers them first.
 /// <para><see cref="Begin"/> issues 16-byte loads (rows 2b and 2b+1 of one SpQR tile) into the producer's fields, so
 /// their latency overlaps the previous stage's tensor-core work; <see cref="End"/> rebuilds each tile's second-order
 /// word with three xor shuffles across the 8 lanes that hold its rows, decodes 32 weights per load and stores them as

@@ -87,6 +87,7 @@ public class SpqrGemmTests
         Assert.Contains("mma.sync.aligned.m16n8k16", ptx);
         Assert.Contains("ldmatrix", ptx);
         Assert.Contains("ld.global.v4.b32", ptx);
+        Assert.DoesNotContain("cvt.rn.f64", ptx);
     }
 
     [Fact]

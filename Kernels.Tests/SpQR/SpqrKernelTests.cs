@@ -183,6 +183,8 @@ public class SpqrKernelTests
             Assert.Contains("shfl.sync.bfly", ptx);
             Assert.Contains("cvt.rn.f16.f32", ptx);
             Assert.DoesNotContain("FusedMultiplyAdd", ptx);
+            Assert.DoesNotContain(".local", ptx); // no spilled register tiles
+            Assert.DoesNotContain("cvt.rn.f64", ptx); // codes convert to f32 directly, not through f64
         }
         var decode = Ptx.Compile(Ptx.Method(typeof(SpqrDecodeKernels), nameof(SpqrDecodeKernels.Dense)));
         Assert.Contains(".entry", decode);

@@ -50,7 +50,7 @@ internal static class Fp16
         uint m = bits & 0x3FFu;
         if (e == 0)
         {
-            float sub = m * 5.9604645E-08f; // m · 2^-24, exact
+            float sub = (int)m * 5.9604645E-08f; // m · 2^-24, exact (via int: ILGPU converts uint → float through f64)
             return sign != 0 ? -sub : sub;
         }
         if (e == 31) return Interop.IntAsFloat(sign | 0x7F800000u | (m << 13));

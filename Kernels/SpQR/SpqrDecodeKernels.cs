@@ -9,7 +9,7 @@ internal static class SpqrMath
 {
     /// <summary>fp16(scale·fp16(code − zero)) for the 3-bit field at <paramref name="shift"/>.</summary>
     public static float Dequantize(ulong word, int shift, float scale, float zero) =>
-        Fp16.Round(scale * Fp16.Round((float)((uint)(word >> shift) & 7u) - zero));
+        Fp16.Round(scale * Fp16.Round((float)(int)((uint)(word >> shift) & 7u) - zero)); // via int: ILGPU converts uint → float through f64
 
     /// <summary>Widens a device half to f32 (exact).</summary>
     public static float Widen(DeviceHalf h) => CudaAsm.IsSupported ? (float)h : Fp16.ToFloat(Fp16.Bits(h));

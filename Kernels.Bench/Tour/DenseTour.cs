@@ -84,12 +84,17 @@ public sealed class DenseTour : ITourSuite
                 y.Dispose();
             },
         };
-        bool wide = n > TileShapes.TileN<SkinnyTile>();
-        var problem = wide ? GemmProblem.Create<WideTile>(m, n, k) : GemmProblem.Create<SkinnyTile>(m, n, k);
-        run.Notes["tile"] = wide ? "64x32" : "128x16";
+        var shape = Dense.Dense.ShapeFor(n);
+        var problem = shape switch
+        {
+            Dense.Dense.GemmShape.Skinny => GemmProblem.Create<SkinnyTile>(m, n, k),
+            Dense.Dense.GemmShape.Wide => GemmProblem.Create<WideTile>(m, n, k),
+            _ => GemmProblem.Create<LargeTile>(m, n, k),
+        };
+        run.Notes["tile"] = shape.ToString();
         run.Notes["splitK"] = Dense.Dense.AutoSplits(device, problem).ToString();
         run.Notes["weightCopies"] = copies.ToString();
-        var resources = DenseKernelInfo.GemmResources(device, wide, bf16: false);
+        var resources = DenseKernelInfo.GemmResources(device, shape, bf16: false);
         if (resources is not null) run.Notes["regs/local"] = $"{resources.Registers}/{resources.LocalBytes}";
         return run;
     }

@@ -34,9 +34,21 @@ public class DensePtxTests
             typeof(WideTile), typeof(BF16Mma), typeof(DenseWeightProducer), typeof(SplitKPartialEpilogue));
         var ptx = Ptx.Compile(kernel, arch);
         Assert.Contains("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", ptx);
+
         var reduce = typeof(SplitKReduction).GetMethod(nameof(SplitKReduction.Kernel))!.MakeGenericMethod(
             typeof(StoreEpilogue<BFloat16, BF16>));
         Assert.Contains(".entry", Ptx.Compile(reduce, arch));
+    }
+
+    [Fact]
+    public void LargeTileKeepsItsSixteenFragmentsInRegisters()
+    {
+        var large = Ptx.Compile(typeof(TileEngine).GetMethod(nameof(TileEngine.Kernel))!.MakeGenericMethod(
+            typeof(LargeTile), typeof(F16Mma), typeof(DenseWeightProducer), typeof(StoreEpilogue<DeviceHalf, F16>)));
+        // 4×4 fragments per warp, unrolled by hand, and only the other shapes' branch folded away; the accumulators
+        // are not in .local (the only depots are the 4-byte inline-asm operands ptxas promotes).
+        Assert.Equal(16, System.Text.RegularExpressions.Regex.Matches(large, "mma.sync.aligned").Count);
+        Assert.DoesNotMatch(@"__local_depot\d+\[(?!4\])", large);
     }
 
     [Theory]

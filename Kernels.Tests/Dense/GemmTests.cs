@@ -48,17 +48,20 @@ public class GemmTests
     public void KNotAMultipleOfSixteenBF16() => Check<BFloat16>(Devices.CpuWarp32, 17, 40, 2, withBias: true);
 
     [Fact]
-    public void MoreTokensThanOneTileUseTheWideShape() => Check<DeviceHalf>(Devices.CpuWarp32, 24, 32, 40, withBias: true);
+    public void WideShapeOverTwoTokenTiles() =>
+        Check<DeviceHalf>(Devices.CpuWarp32, 24, 32, 40, withBias: true, new Kernels.Dense.Dense.GemmTuning(Shape: Kernels.Dense.Dense.GemmShape.Wide));
+
+    [Fact]
+    public void ManyTokensUseTheLargeShape() => Check<BFloat16>(Devices.CpuWarp32, 20, 24, 40, withBias: true);
 
     [Fact]
     public void SkinnyShapeOverSeveralTokenTiles() =>
-        Check<BFloat16>(Devices.CpuWarp32, 20, 24, 19, withBias: false, new Kernels.Dense.Dense.GemmTuning(Wide: false));
+        Check<BFloat16>(Devices.CpuWarp32, 20, 24, 19, withBias: false, new Kernels.Dense.Dense.GemmTuning(Shape: Kernels.Dense.Dense.GemmShape.Skinny));
 
     [Fact]
     public void SplitKSumsPartialsDeterministically()
     {
         Check<DeviceHalf>(Devices.CpuWarp32, 40, 200, 2, withBias: true, new Kernels.Dense.Dense.GemmTuning(Splits: 4));
-        Check<BFloat16>(Devices.CpuWarp32, 40, 150, 3, withBias: false, new Kernels.Dense.Dense.GemmTuning(Splits: 2));
     }
 
     [Fact]
@@ -128,6 +131,8 @@ public class DenseGpuTests
         GemmTests.Check<BFloat16>(gpu, 129, 72, 3, withBias: true);
         GemmTests.Check<DeviceHalf>(gpu, 33, 20, 5, withBias: false);
         GemmTests.Check<DeviceHalf>(gpu, 300, 520, 77, withBias: true);
+        GemmTests.Check<DeviceHalf>(gpu, 300, 520, 28, withBias: true);
+        GemmTests.Check<BFloat16>(gpu, 1000, 264, 300, withBias: true);
         GemmTests.Check<BFloat16>(gpu, 257, 1000, 16, withBias: false, new Kernels.Dense.Dense.GemmTuning(Splits: 5));
         GemmTests.Check<DeviceHalf>(gpu, 512, 4096, 8, withBias: true); // automatic split-K
     }
@@ -146,7 +151,7 @@ public class DenseGpuTests
     {
         var gpu = Devices.RequireCuda();
         GemmTests.Check<DeviceHalf>(gpu, 64, 64, 16, withBias: false);
-        var resources = Kernels.Dense.DenseKernelInfo.GemmResources(gpu, wide: false, bf16: false);
+        var resources = Kernels.Dense.DenseKernelInfo.GemmResources(gpu, Kernels.Dense.Dense.GemmShape.Skinny, bf16: false);
         Assert.NotNull(resources);
         Assert.True(resources!.Registers > 0, $"registers {resources.Registers}, local bytes {resources.LocalBytes}");
     }

@@ -74,10 +74,7 @@ public class EngineContractTests
         }
         else
         {
-            var partials = SplitKWorkspace.Get(device, (long)problem.Splits * m * n);
-            TileEngine.Launch<TShape, F16Mma, ScatterTestProducer, SplitKPartialEpilogue>(device, producer, activations,
-                new SplitKPartialEpilogue(partials, m, n), problem);
-            SplitKReduction.Launch(device, partials, problem.Splits, m, n, final);
+            TileEngine.Run<TShape, F16Mma, ScatterTestProducer, StoreEpilogue<float, F32>>(device, producer, activations, final, problem);
         }
         var got = y.ToArray();
         string what = $"engine with a scatter producer, {typeof(TShape).Name} M={m} K={k} N={n} splits={problem.Splits}";

@@ -25,7 +25,7 @@ public static partial class Dense
         Gemm(x, w, bias, y, default);
 
     /// <summary>Tuning knobs tests and benchmarks use to force a path; 0/null = automatic.</summary>
-    internal readonly record struct GemmTuning(int Splits = 0, bool? Wide = null, bool ForceScalarLoads = false);
+    internal readonly record struct GemmTuning(int Splits = 0, GemmShape? Shape = null, bool ForceScalarLoads = false);
 
     internal static void Gemm<T>(ReadOnlyDeviceTensorSpan<T> x, ReadOnlyDeviceTensorSpan<T> w,
         ReadOnlyDeviceTensorSpan<T>? bias, DeviceTensorSpan<T> y, GemmTuning tuning) where T : unmanaged
@@ -60,22 +60,44 @@ public static partial class Dense
         var wm = Matrix16.From(w, tuning.ForceScalarLoads);
         var yv = y.View.AsContiguous().SubView(0, y.FlattenedLength);
         ArrayView<T>? bv = bias is { } bb ? bb.View.AsContiguous().SubView(0, bb.FlattenedLength) : null;
-        bool wide = tuning.Wide ?? n > TileShapes.TileN<SkinnyTile>();
+        var shape = tuning.Shape ?? ShapeFor((int)n);
         if (typeof(T) == typeof(DeviceHalf))
         {
             var yh = yv.Cast<DeviceHalf>();
             ArrayView<DeviceHalf>? bh = bv?.Cast<DeviceHalf>();
-            if (wide) Run<WideTile, F16Mma, DeviceHalf, F16>(device, xm, wm, bh, yh, (int)m, (int)n, (int)k, tuning.Splits);
-            else Run<SkinnyTile, F16Mma, DeviceHalf, F16>(device, xm, wm, bh, yh, (int)m, (int)n, (int)k, tuning.Splits);
+            switch (shape)
+            {
+                case GemmShape.Skinny: Run<SkinnyTile, F16Mma, DeviceHalf, F16>(device, xm, wm, bh, yh, (int)m, (int)n, (int)k, tuning.Splits); break;
+                case GemmShape.Wide: Run<WideTile, F16Mma, DeviceHalf, F16>(device, xm, wm, bh, yh, (int)m, (int)n, (int)k, tuning.Splits); break;
+                default: Run<LargeTile, F16Mma, DeviceHalf, F16>(device, xm, wm, bh, yh, (int)m, (int)n, (int)k, tuning.Splits); break;
+            }
         }
         else
         {
             var yb = yv.Cast<BFloat16>();
             ArrayView<BFloat16>? bb16 = bv?.Cast<BFloat16>();
-            if (wide) Run<WideTile, BF16Mma, BFloat16, BF16>(device, xm, wm, bb16, yb, (int)m, (int)n, (int)k, tuning.Splits);
-            else Run<SkinnyTile, BF16Mma, BFloat16, BF16>(device, xm, wm, bb16, yb, (int)m, (int)n, (int)k, tuning.Splits);
+            switch (shape)
+            {
+                case GemmShape.Skinny: Run<SkinnyTile, BF16Mma, BFloat16, BF16>(device, xm, wm, bb16, yb, (int)m, (int)n, (int)k, tuning.Splits); break;
+                case GemmShape.Wide: Run<WideTile, BF16Mma, BFloat16, BF16>(device, xm, wm, bb16, yb, (int)m, (int)n, (int)k, tuning.Splits); break;
+                default: Run<LargeTile, BF16Mma, BFloat16, BF16>(device, xm, wm, bb16, yb, (int)m, (int)n, (int)k, tuning.Splits); break;
+            }
         }
     }
+
+    /// <summary>The engine tile shapes the dense GEMM chooses between.</summary>
+    internal enum GemmShape
+    {
+        /// <summary><see cref="SkinnyTile"/>: 128×16, for N ≤ 16 (decode-sized batches).</summary>
+        Skinny,
+        /// <summary><see cref="WideTile"/>: 64×32, for 16 &lt; N ≤ 32.</summary>
+        Wide,
+        /// <summary><see cref="LargeTile"/>: 128×64, for N &gt; 32.</summary>
+        Large,
+    }
+
+    /// <summary>The tile shape for N tokens: the smallest N tile that covers them, so weights are read about once.</summary>
+    internal static GemmShape ShapeFor(int n) => n <= 16 ? GemmShape.Skinny : n <= 32 ? GemmShape.Wide : GemmShape.Large;
 
     private static void Run<TShape, TMma, T, TConvert>(ComputeDevice device, Matrix16 x, Matrix16 w, ArrayView<T>? bias,
         ArrayView<T> y, int m, int n, int k, int requestedSplits)
@@ -88,31 +110,10 @@ public static partial class Dense
         int splits = requestedSplits > 0 ? requestedSplits : AutoSplits(device, single);
         var problem = GemmProblem.Create<TShape>(m, n, k, splits);
         var final = new StoreEpilogue<T, TConvert>(y, bias, m);
-        var producer = new DenseWeightProducer(w);
-        if (problem.Splits == 1)
-        {
-            TileEngine.Launch<TShape, TMma, DenseWeightProducer, StoreEpilogue<T, TConvert>>(device, producer, x, final, problem);
-            return;
-        }
-        var partials = SplitKWorkspace.Get(device, (long)problem.Splits * n * m);
-        TileEngine.Launch<TShape, TMma, DenseWeightProducer, SplitKPartialEpilogue>(device, producer, x,
-            new SplitKPartialEpilogue(partials, m, n), problem);
-        SplitKReduction.Launch(device, partials, problem.Splits, m, n, final);
+        TileEngine.Run<TShape, TMma, DenseWeightProducer, StoreEpilogue<T, TConvert>>(device, new DenseWeightProducer(w), x, final, problem);
     }
 
-    /// <summary>
-    /// Split K until the grid covers every multiprocessor about twice, keeping at least 4 K tiles (256 columns) per
-    /// split; never on the CPU accelerator, whose groups run one after another anyway.
-    /// </summary>
-    internal static int AutoSplits(ComputeDevice device, in GemmProblem problem)
-    {
-        if (!device.IsCuda) return 1;
-        int tiles = problem.TilesM * problem.TilesN;
-        int target = 2 * device.Facts.MultiprocessorCount;
-        if (tiles >= target) return 1;
-        int wanted = (target + tiles - 1) / tiles;
-        return Math.Max(1, Math.Min(Math.Min(wanted, problem.KTiles / 4), 16));
-    }
+    internal static int AutoSplits(ComputeDevice device, in GemmProblem problem) => TileEngine.AutoSplits(device, problem);
 
     private static void RequireHalfPrecision<T>(string name) where T : unmanaged
     {

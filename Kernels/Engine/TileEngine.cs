@@ -34,6 +34,46 @@ public static class TileEngine
         kernel(device.Stream, config, producer, activations, epilogue, problem);
     }
 
+    /// <summary>
+    /// Enqueues a whole product with the final epilogue <paramref name="final"/>: one engine launch when
+    /// <paramref name="problem"/> has one split, else the engine with <see cref="SplitKPartialEpilogue"/> into the
+    /// device's <see cref="SplitKWorkspace"/> followed by <see cref="SplitKReduction"/> (deterministic). The final
+    /// epilogue is called once per output element, with split 0, in both cases.
+    /// </summary>
+    public static void Run<TShape, TMma, TProducer, TEpilogue>(ComputeDevice device, in TProducer producer,
+        in Matrix16 activations, in TEpilogue final, in GemmProblem problem)
+        where TShape : struct, ITileShape
+        where TMma : struct, IMmaKind
+        where TProducer : struct, IWeightTileProducer
+        where TEpilogue : struct, ITileEpilogue
+    {
+        if (problem.Splits == 1)
+        {
+            Launch<TShape, TMma, TProducer, TEpilogue>(device, producer, activations, final, problem);
+            return;
+        }
+        var partials = SplitKWorkspace.Get(device, (long)problem.Splits * problem.N * problem.M);
+        Launch<TShape, TMma, TProducer, SplitKPartialEpilogue>(device, producer, activations,
+            new SplitKPartialEpilogue(partials, problem.M, problem.N), problem);
+        SplitKReduction.Launch(device, partials, problem.Splits, problem.M, problem.N, final);
+    }
+
+    /// <summary>
+    /// A split-K count for a problem planned with one split: split K until the grid covers every multiprocessor
+    /// about twice, keeping at least <paramref name="minKTilesPerSplit"/> K tiles per split and at most 16 splits;
+    /// 1 on the CPU accelerator, whose groups run one after another anyway.
+    /// </summary>
+    public static int AutoSplits(ComputeDevice device, in GemmProblem problem, int minKTilesPerSplit = 4)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        if (!device.IsCuda) return 1;
+        int tiles = problem.TilesM * problem.TilesN;
+        int target = 2 * device.Facts.MultiprocessorCount;
+        if (tiles >= target) return 1;
+        int wanted = (target + tiles - 1) / tiles;
+        return Math.Max(1, Math.Min(Math.Min(wanted, problem.KTiles / Math.Max(1, minKTilesPerSplit)), 16));
+    }
+
     /// <summary>Registers and local bytes per thread of the engine kernel on a GPU (null on the CPU accelerator).</summary>
     public static KernelResources? Resources<TShape, TMma, TProducer, TEpilogue>(ComputeDevice device)
         where TShape : struct, ITileShape
@@ -70,10 +110,25 @@ public static class TileEngine
         where TProducer : struct, IWeightTileProducer
         where TEpilogue : struct, ITileEpilogue
     {
+        // A compile-time constant per shape: only one branch survives specialization.
+        if (default(TShape).WarpTileM == 64)
+            MainLoop<TShape, WarpTile64x32<TMma>, TProducer, TEpilogue>(producer, activations, epilogue, problem);
+        else
+            MainLoop<TShape, WarpTile32x16<TMma>, TProducer, TEpilogue>(producer, activations, epilogue, problem);
+    }
+
+    private static void MainLoop<TShape, TWarp, TProducer, TEpilogue>(TProducer producer, Matrix16 activations,
+        TEpilogue epilogue, GemmProblem problem)
+        where TShape : struct, ITileShape
+        where TWarp : struct, IWarpTile
+        where TProducer : struct, IWeightTileProducer
+        where TEpilogue : struct, ITileEpilogue
+    {
         var shared = SharedMemory.GetDynamic<uint>();
         var scratch = new WarpScratch(shared);
-        int tileM = default(TShape).WarpsM * TileEngineConstants.WarpTileM;
-        int tileN = default(TShape).WarpsN * TileEngineConstants.WarpTileN;
+        int warpRows = default(TShape).WarpTileM, warpColumns = default(TShape).WarpTileN;
+        int tileM = default(TShape).WarpsM * warpRows;
+        int tileN = default(TShape).WarpsN * warpColumns;
         int stageBytes = (tileM + tileN) * TileEngineConstants.RowBytes;
         int thread = Group.IdxX;
 
@@ -88,13 +143,10 @@ public static class TileEngine
         int steps = kEnd - kBegin;
 
         int warp = thread >> 5, lane = thread & 31;
-        int wm = warp % default(TShape).WarpsM, wn = warp / default(TShape).WarpsM;
+        int warpRow0 = (warp % default(TShape).WarpsM) * warpRows;
+        int warpColumn0 = (warp / default(TShape).WarpsM) * warpColumns;
         bool endPhase = producer.HasEndPhase;
-
-        var f00 = new MmaFragment();
-        var f01 = new MmaFragment();
-        var f10 = new MmaFragment();
-        var f11 = new MmaFragment();
+        var accumulator = default(TWarp);
 
         if (steps > 0)
         {
@@ -127,19 +179,7 @@ public static class TileEngine
 
                 int aBase = current, bBase = current + tileM * TileEngineConstants.RowBytes;
                 for (int kk = 0; kk < 4; kk++)
-                {
-                    int ra = wm * TileEngineConstants.WarpTileM + (lane & 15);
-                    int ca = kk * 2 + (lane >> 4);
-                    LdMatrix.X4(shared, aBase + SwizzledTile.ChunkByteOffset(ra, ca), out uint a00, out uint a01, out uint a02, out uint a03, scratch);
-                    LdMatrix.X4(shared, aBase + SwizzledTile.ChunkByteOffset(ra + 16, ca), out uint a10, out uint a11, out uint a12, out uint a13, scratch);
-                    int rb = wn * TileEngineConstants.WarpTileN + (lane & 7) + ((lane >> 4) << 3);
-                    int cb = kk * 2 + ((lane >> 3) & 1);
-                    LdMatrix.X4(shared, bBase + SwizzledTile.ChunkByteOffset(rb, cb), out uint b00, out uint b01, out uint b10, out uint b11, scratch);
-                    f00 = default(TMma).Multiply(f00, a00, a01, a02, a03, b00, b01, scratch);
-                    f01 = default(TMma).Multiply(f01, a00, a01, a02, a03, b10, b11, scratch);
-                    f10 = default(TMma).Multiply(f10, a10, a11, a12, a13, b00, b01, scratch);
-                    f11 = default(TMma).Multiply(f11, a10, a11, a12, a13, b10, b11, scratch);
-                }
+                    accumulator.Step(shared, aBase, bBase, warpRow0, warpColumn0, kk, lane, scratch);
 
                 if (endPhase)
                 {
@@ -151,28 +191,8 @@ public static class TileEngine
             }
         }
 
-        int row = m0 + wm * TileEngineConstants.WarpTileM + MmaFragment.RowOf(lane);
-        int col = n0 + wn * TileEngineConstants.WarpTileN + MmaFragment.ColumnOf(lane);
-        Finish(ref epilogue, problem, split, row, col, f00);
-        Finish(ref epilogue, problem, split, row, col + 8, f01);
-        Finish(ref epilogue, problem, split, row + 16, col, f10);
-        Finish(ref epilogue, problem, split, row + 16, col + 8, f11);
-    }
-
-    private static void Finish<TEpilogue>(ref TEpilogue epilogue, in GemmProblem problem, int split, int m, int n, MmaFragment f)
-        where TEpilogue : struct, ITileEpilogue
-    {
-        bool n0 = n < problem.N, n1 = n + 1 < problem.N;
-        if (m < problem.M)
-        {
-            if (n0) epilogue.Store(split, m, n, f.C0);
-            if (n1) epilogue.Store(split, m, n + 1, f.C1);
-        }
-        if (m + 8 < problem.M)
-        {
-            if (n0) epilogue.Store(split, m + 8, n, f.C2);
-            if (n1) epilogue.Store(split, m + 8, n + 1, f.C3);
-        }
+        accumulator.Finish(ref epilogue, problem, split,
+            m0 + warpRow0 + MmaFragment.RowOf(lane), n0 + warpColumn0 + MmaFragment.ColumnOf(lane));
     }
 
     private static int XMin(int a, int b) => a < b ? a : b;

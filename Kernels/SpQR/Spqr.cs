@@ -98,10 +98,14 @@ public static partial class Spqr
     /// <param name="x">Activations [tokens, n] fp16.</param>
     /// <param name="y">Outputs [tokens, m] fp16.</param>
     public static void Gemm(SpqrMatrix matrix, ReadOnlyDeviceTensorSpan<DeviceHalf> x, DeviceTensorSpan<DeviceHalf> y) =>
-        Gemm(matrix, x, y, splits: 0, wide: null);
+        Gemm(matrix, x, y, splits: 0, shape: 0);
 
-    /// <summary><see cref="Gemm(SpqrMatrix, ReadOnlyDeviceTensorSpan{DeviceHalf}, DeviceTensorSpan{DeviceHalf})"/> with forced split-K (0 = automatic) and tile shape (null = automatic), for tests.</summary>
-    internal static void Gemm(SpqrMatrix matrix, ReadOnlyDeviceTensorSpan<DeviceHalf> x, DeviceTensorSpan<DeviceHalf> y, int splits, bool? wide)
+    /// <summary>
+    /// <see cref="Gemm(SpqrMatrix, ReadOnlyDeviceTensorSpan{DeviceHalf}, DeviceTensorSpan{DeviceHalf})"/> with forced
+    /// split-K (0 = automatic) and tile shape (0 = automatic: skinny 128×16 up to 16 tokens, wide 64×32 up to 32, large
+    /// 128×64 above, so 64 tokens decode each weight tile once; 1, 2, 3 force one), for tests.
+    /// </summary>
+    internal static void Gemm(SpqrMatrix matrix, ReadOnlyDeviceTensorSpan<DeviceHalf> x, DeviceTensorSpan<DeviceHalf> y, int splits, int shape)
     {
         ArgumentNullException.ThrowIfNull(matrix);
         Require.SameDevice(matrix.Device, x.Device, nameof(x));
@@ -130,40 +134,24 @@ public static partial class Spqr
         }
         var xm = Matrix16.FromView(activations, tokens, matrix.Columns);
         var epilogue = new SpqrStoreEpilogue(y.View.AsContiguous().SubView(0, y.FlattenedLength), matrix.Rows);
-        if (wide ?? tokens > TileShapes.TileN<SkinnyTile>()) RunEngine<WideTile>(matrix, xm, epilogue, tokens, splits);
-        else RunEngine<SkinnyTile>(matrix, xm, epilogue, tokens, splits);
+        if (shape == 0) shape = tokens <= TileShapes.TileN<SkinnyTile>() ? 1 : tokens <= TileShapes.TileN<WideTile>() ? 2 : 3;
+        switch (shape)
+        {
+            case 1: RunEngine<SkinnyTile>(matrix, xm, epilogue, tokens, splits); break;
+            case 2: RunEngine<WideTile>(matrix, xm, epilogue, tokens, splits); break;
+            default: RunEngine<LargeTile>(matrix, xm, epilogue, tokens, splits); break;
+        }
     }
 
     private static void RunEngine<TShape>(SpqrMatrix matrix, Matrix16 x, SpqrStoreEpilogue epilogue, int tokens, int requestedSplits)
         where TShape : struct, ITileShape
     {
         var device = matrix.Device;
+        // Split K when the M tiles cannot fill the GPU (a 4096-row layer has only 32 tiles of 128 rows).
         var single = GemmProblem.Create<TShape>(matrix.Rows, tokens, matrix.Columns);
         var problem = GemmProblem.Create<TShape>(matrix.Rows, tokens, matrix.Columns,
-            requestedSplits > 0 ? requestedSplits : AutoSplits(device, single));
-        var producer = new SpqrTileProducer(matrix);
-        if (problem.Splits == 1)
-        {
-            TileEngine.Launch<TShape, F16Mma, SpqrTileProducer, SpqrStoreEpilogue>(device, producer, x, epilogue, problem);
-            return;
-        }
-        var partials = SplitKWorkspace.Get(device, (long)problem.Splits * tokens * matrix.Rows);
-        TileEngine.Launch<TShape, F16Mma, SpqrTileProducer, SplitKPartialEpilogue>(device, producer, x,
-            new SplitKPartialEpilogue(partials, matrix.Rows, tokens), problem);
-        SplitKReduction.Launch(device, partials, problem.Splits, matrix.Rows, tokens, epilogue);
-    }
-
-    /// <summary>
-    /// Split K until the grid covers every multiprocessor about twice (a 4096-row layer has only 32 M tiles of 128),
-    /// keeping at least 4 K tiles per split; never on the CPU accelerator, whose groups run one after another.
-    /// </summary>
-    private static int AutoSplits(Runtime.ComputeDevice device, in GemmProblem problem)
-    {
-        if (!device.IsCuda) return 1;
-        int tiles = problem.TilesM * problem.TilesN;
-        int target = 2 * device.Facts.MultiprocessorCount;
-        if (tiles >= target) return 1;
-        return Math.Max(1, Math.Min(Math.Min((target + tiles - 1) / tiles, problem.KTiles / 4), 16));
+            requestedSplits > 0 ? requestedSplits : TileEngine.AutoSplits(device, single));
+        TileEngine.Run<TShape, F16Mma, SpqrTileProducer, SpqrStoreEpilogue>(device, new SpqrTileProducer(matrix), x, epilogue, problem);
     }
 }
 

@@ -1,0 +1,234 @@
+using System.Globalization;
+using Kernels.SpQR;
+using Kernels.Tensors;
+using DeviceHalf = ILGPU.Half;
+
+namespace Kernels.Bench.Tour;
+
+/// <summary>
+/// SpQR rows: decode to dense fp16, the fused GEMV (one token) and the batched GEMM on the tile engine, each verified
+/// against the CPU reference. GPU: LLaMA-7B layer shapes with synthetic packed data (0.5 % outliers, a random
+/// permutation); CPU: small encoder-made matrices. Compulsory bytes = compressed weight bytes + x + y.
+/// </summary>
+public sealed class SpqrTour : ITourSuite
+{
+    /// <inheritdoc />
+    public string Family => "SpQR";
+
+    /// <inheritdoc />
+    public IEnumerable<TourCase> Cases(TourContext context)
+    {
+        var shapes = context.Full
+            ? new[] { (4096, 4096), (11008, 4096), (4096, 11008) }
+            : new[] { (40, 136) }; // one awkward shape (m, n not multiples of 16 or 64): the CPU accelerator is slow
+        int[] batches = context.Full ? [16, 64] : [4];
+        foreach (var (m, n) in shapes)
+        {
+            var matrix = new Lazy<SpqrPacked>(() => SpqrTourData.Make(m, n, context.Full), LazyThreadSafetyMode.ExecutionAndPublication);
+            string shape = $"M={m} K={n}";
+            // Exact for the synthetic full-size data; small shapes build their (cheap) matrix now to count its bytes.
+            double weightBytes = context.Full ? SpqrTourData.CompressedBytes(m, n) : matrix.Value.CompressedBytes;
+            yield return new TourCase
+            {
+                Op = "spqr decode", Shape = shape, DType = "f16", Flops = 0,
+                Bytes = weightBytes + 2.0 * m * n,
+                Setup = ctx => SpqrTourData.Decode(ctx, matrix.Value),
+            };
+            yield return new TourCase
+            {
+                Op = "spqr gemv", Shape = shape + " N=1", DType = "f16", Flops = 2.0 * m * n,
+                Bytes = weightBytes + 2.0 * n + 2.0 * m,
+                Setup = ctx => SpqrTourData.Gemv(ctx, matrix.Value),
+            };
+            foreach (int tokens in batches)
+                yield return new TourCase
+                {
+                    Op = "spqr gemm", Shape = shape + $" N={tokens}", DType = "f16", Flops = 2.0 * m * n * tokens,
+                    Bytes = weightBytes + 2.0 * n * tokens + 2.0 * m * tokens,
+                    Setup = ctx => SpqrTourData.Gemm(ctx, matrix.Value, tokens),
+                };
+        }
+    }
+}
+
+/// <summary>Data and runs of the SpQR tour rows.</summary>
+internal static class SpqrTourData
+{
+    private const double OutlierRate = 0.005;
+
+    /// <summary>Bytes of the packed matrix with CSR outliers at <see cref="OutlierRate"/> (known before it is built).</summary>
+    public static double CompressedBytes(int m, int n) =>
+        8.0 * SpqrLayout.DenseWords(m, n) + 4.0 * (m + 1) + 4.0 * Math.Round(OutlierRate * m * n) + 4.0 * ((n + 1) / 2);
+
+    /// <summary>Small shapes: the RTN encoder on Gaussian weights. Full shapes: random packed fields (encoding 45M weights on the host would dominate the run).</summary>
+    public static SpqrPacked Make(int m, int n, bool full)
+    {
+        var random = new Random(m * 31 + n);
+        if (!full)
+        {
+            var w = new float[m * n];
+            for (int i = 0; i < w.Length; i++) w[i] = (float)(0.02 * Normal(random));
+            var importance = new float[n];
+            for (int j = 0; j < n; j++) importance[j] = (float)random.NextDouble() + 0.1f;
+            return SpqrEncoder.Encode(w, m, n, new SpqrEncoderOptions { OutlierFraction = OutlierRate, ColumnImportance = importance });
+        }
+        var u = new SpqrUnpacked(m, n);
+        random.NextBytes(u.Codes);
+        for (int i = 0; i < u.Codes.Length; i++) u.Codes[i] &= 7;
+        random.NextBytes(u.ScaleCodes);
+        random.NextBytes(u.ZeroCodes);
+        for (int i = 0; i < u.ScaleCodes.Length; i++) { u.ScaleCodes[i] &= 7; u.ZeroCodes[i] &= 7; }
+        for (int t = 0; t < u.Stats.Length; t++)
+        {
+            // ŝ = S_s·(code + 1) with S_s ≈ 0.001, ẑ = S_z·(code − Z_z) near the middle of 0..7
+            ushort ss = BitConverter.HalfToUInt16Bits((Half)(0.0008 + 0.0004 * random.NextDouble()));
+            ushort sz = BitConverter.HalfToUInt16Bits((Half)(0.5 + 0.2 * random.NextDouble()));
+            u.Stats[t] = SecondOrderStats.From(ss, sz, 0xBC00 /* −1 */, BitConverter.HalfToUInt16Bits((Half)(-3.0)));
+        }
+        var perm = Enumerable.Range(0, n).ToArray();
+        random.Shuffle(perm);
+        u.Permutation = perm.Select(p => (ushort)p).ToArray();
+        long budget = (long)Math.Round(OutlierRate * m * n);
+        var offsets = new int[m + 1];
+        var cols = new ushort[budget];
+        var vals = new ushort[budget];
+        long e = 0;
+        for (int r = 0; r < m; r++)
+        {
+            long end = budget * (r + 1) / m;
+            int count = (int)(end - e);
+            var chosen = new SortedSet<int>();
+            while (chosen.Count < count) chosen.Add(random.Next(n));
+            foreach (int c in chosen)
+            {
+                cols[e] = (ushort)c;
+                vals[e] = BitConverter.HalfToUInt16Bits((Half)((random.NextDouble() - 0.5) * 0.2 + (random.Next(2) == 0 ? 0.05 : -0.05)));
+                e++;
+            }
+            offsets[r + 1] = (int)e;
+        }
+        u.OutlierRowOffsets = offsets;
+        u.OutlierColumns = cols;
+        u.OutlierValues = vals;
+        return SpqrPacking.Pack(u);
+    }
+
+    private static double Normal(Random r) => Math.Sqrt(-2 * Math.Log(1 - r.NextDouble())) * Math.Cos(2 * Math.PI * r.NextDouble());
+
+    private static Half[] Activations(int count, int seed)
+    {
+        var r = new Random(seed);
+        var x = new Half[count];
+        for (int i = 0; i < x.Length; i++) x[i] = (Half)Normal(r);
+        return x;
+    }
+
+    /// <summary>
+    /// Copies of the matrix on the device, enough that cycling through them exceeds twice the L2 cache (DESIGN.md §6:
+    /// timings must not be cache hits); one on the CPU accelerator.
+    /// </summary>
+    private static SpqrMatrix[] Rotation(TourContext ctx, SpqrPacked p)
+    {
+        var device = ctx.Device;
+        long l2 = device.Facts.L2CacheBytes > 0 ? device.Facts.L2CacheBytes : 64L << 20; // assume a large L2 when unknown
+        int copies = device.IsCuda ? (int)Math.Min(16, 2 * l2 / Math.Max(1, p.CompressedBytes) + 1) : 1;
+        var result = new SpqrMatrix[copies];
+        for (int i = 0; i < copies; i++) result[i] = new SpqrMatrix(device, p);
+        return result;
+    }
+
+    private static void AddNotes(TourRun run, SpqrPacked p, string path, int copies)
+    {
+        run.Notes["weightCopies"] = copies.ToString(CultureInfo.InvariantCulture);
+        run.Notes["bits/weight"] = p.BitsPerWeight.ToString("F3", CultureInfo.InvariantCulture);
+        run.Notes["outliers"] = (100.0 * p.OutlierCount / ((double)p.Rows * p.Columns)).ToString("F2", CultureInfo.InvariantCulture) + "%";
+        run.Notes["path"] = path;
+    }
+
+    private static double RelativeError(Half[] actual, double[] expected)
+    {
+        double num = 0, den = 0;
+        for (int i = 0; i < actual.Length; i++)
+        {
+            double a = (double)actual[i];
+            if (!double.IsFinite(a)) return double.PositiveInfinity;
+            num += (a - expected[i]) * (a - expected[i]);
+            den += expected[i] * expected[i];
+        }
+        return den == 0 ? Math.Sqrt(num) : Math.Sqrt(num / den);
+    }
+
+    public static TourRun Decode(TourContext ctx, SpqrPacked p)
+    {
+        var device = ctx.Device;
+        var matrices = Rotation(ctx, p);
+        int next = 0;
+        var output = device.Allocate<DeviceHalf>(p.Rows, p.Columns);
+        var run = new TourRun
+        {
+            Launch = () => Spqr.Decode(matrices[next++ % matrices.Length], output),
+            Verify = () =>
+            {
+                var expected = new Half[p.Rows * p.Columns];
+                SpqrReference.Decode(p, expected);
+                var got = new Half[expected.Length];
+                output.CopyTo(got);
+                for (int i = 0; i < got.Length; i++)
+                    if (BitConverter.HalfToUInt16Bits(got[i]) != BitConverter.HalfToUInt16Bits(expected[i])) return double.PositiveInfinity;
+                return 0;
+            },
+            Bound = 0,
+            Release = () => { output.Dispose(); foreach (var mm in matrices) mm.Dispose(); },
+        };
+        AddNotes(run, p, "bit-exact decode", matrices.Length);
+        return run;
+    }
+
+    public static TourRun Gemv(TourContext ctx, SpqrPacked p)
+    {
+        var device = ctx.Device;
+        var matrices = Rotation(ctx, p);
+        int next = 0;
+        var xh = Activations(p.Columns, 7);
+        var x = DeviceTensor.FromHalf(device, xh, p.Columns);
+        var y = device.Allocate<DeviceHalf>(p.Rows);
+        var run = new TourRun
+        {
+            Launch = () => Spqr.Gemv(matrices[next++ % matrices.Length], x, y),
+            Verify = () =>
+            {
+                var got = new Half[p.Rows];
+                y.CopyTo(got);
+                return RelativeError(got, SpqrReference.GemvSums(p, xh));
+            },
+            Bound = 2e-3,
+            Release = () => { x.Dispose(); y.Dispose(); foreach (var mm in matrices) mm.Dispose(); },
+        };
+        AddNotes(run, p, "fused gemv", matrices.Length);
+        return run;
+    }
+
+    public static TourRun Gemm(TourContext ctx, SpqrPacked p, int tokens)
+    {
+        var device = ctx.Device;
+        var matrices = Rotation(ctx, p);
+        int next = 0;
+        var xh = Activations(tokens * p.Columns, 11);
+        var x = DeviceTensor.FromHalf(device, xh, tokens, p.Columns);
+        var y = device.Allocate<DeviceHalf>(tokens, p.Rows);
+        var run = new TourRun
+        {
+            Launch = () => Spqr.Gemm(matrices[next++ % matrices.Length], x, y),
+            Verify = () =>
+            {
+                var got = new Half[tokens * p.Rows];
+                y.CopyTo(got);
+                return RelativeError(got, SpqrReference.GemmSums(p, xh, tokens));
+            },
+            Bound = 2e-3,
+            Release = () => { x.Dispose(); y.Dispose(); foreach (var mm in matrices) mm.Dispose(); },
+        };
+        AddNotes(run, p, "tile engine, SpQR producer", matrices.Length);
+        return run;
+    }
+}

@@ -60,6 +60,17 @@ public class DeviceTensorTests
         Assert.Throws<ArgumentException>(() => t.Span.Reshape(3));
     }
 
+    [Fact]
+    public void EmptyTensorsUploadAndDownload()
+    {
+        using var t = Devices.CpuSmall.Upload<float>([], 0);
+        Assert.True(t.Span.IsDense);
+        Assert.Empty(t.ToArray());
+        using var m = Devices.CpuSmall.Allocate<float>(3, 0);
+        Assert.Equal(0, m.FlattenedLength);
+        m.CopyFrom(ReadOnlySpan<float>.Empty);
+    }
+
     [Theory]
     [InlineData(null, DeviceKind.Auto)]
     [InlineData("", DeviceKind.Auto)]

@@ -28,6 +28,7 @@ internal static class TensorShape
 
     public static bool IsDense(ReadOnlySpan<nint> lengths, ReadOnlySpan<nint> strides)
     {
+        if (lengths.Contains(0)) return true; // an empty tensor has no layout to violate
         nint s = 1;
         for (int i = lengths.Length - 1; i >= 0; i--)
         {

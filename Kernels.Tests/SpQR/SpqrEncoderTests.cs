@@ -1,3 +1,4 @@
+using Kernels.Tensors;
 using Kernels.SpQR;
 using Kernels.Tests.Harness;
 using Xunit;

@@ -83,7 +83,7 @@ public class SpqrGemmTests
     public void EngineKernelWithTheSpqrProducerUsesTensorCoresAndVectorLoads()
     {
         var m = typeof(TileEngine).GetMethod(nameof(TileEngine.Kernel))!
-            .MakeGenericMethod(typeof(SkinnyTile), typeof(F16Mma), typeof(SpqrTileProducer), typeof(SpqrStoreEpilogue));
+            .MakeGenericMethod(typeof(SkinnyTile), typeof(F16Mma), typeof(SpqrTileProducer), typeof(StoreEpilogue<DeviceHalf, F16>));
         var ptx = Ptx.Compile(m, CudaArchitecture.SM_80);
         Assert.Contains("mma.sync.aligned.m16n8k16", ptx);
         Assert.Contains("ldmatrix", ptx);

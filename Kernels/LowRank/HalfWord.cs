@@ -22,7 +22,7 @@ internal readonly struct F16Word : IHalfWord<DeviceHalf>
 {
     public float Widen(uint bits) => (float)Interop.IntAsFloat((ushort)bits);
 
-    public DeviceHalf Narrow(float value) => (DeviceHalf)value;
+    public DeviceHalf Narrow(float value) => Fp16.Narrow(value);
 
     public ushort Bits(DeviceHalf value) => Interop.FloatAsInt(value);
 }

@@ -95,6 +95,6 @@ internal readonly struct LoraQuantizedWeightProducer<TMma> : IWeightTileProducer
             ? NestedValues[(int)NestedCodes[block]] * NestedAbsmax[block >> BlockwiseKernels.NestedBlockShift] + NestedOffset[0]
             : Absmax[block];
         float v = Values[code] * scale;
-        return default(TMma).IsBFloat16 ? BFloat16.FromFloat(v).Bits : Interop.FloatAsInt((DeviceHalf)v);
+        return default(TMma).IsBFloat16 ? BFloat16.FromFloat(v).Bits : Fp16.NarrowBits(v);
     }
 }

@@ -40,11 +40,11 @@ internal readonly struct BF16Parameter : IParameterElement<BFloat16>
 
 internal readonly struct F16Parameter : IParameterElement<DeviceHalf>
 {
-    public float ToFloat(DeviceHalf value) => (float)value;
+    public float ToFloat(DeviceHalf value) => Fp16.Widen(value);
 
     public DeviceHalf Round(float x, bool stochastic, uint random)
     {
-        var nearest = (DeviceHalf)x;
+        var nearest = Fp16.Narrow(x);
         if (!stochastic || !UpdateGuard.IsFinite(x)) return nearest;
         uint nb = Interop.FloatAsInt(nearest);
         uint magnitude = nb & 0x7FFFu;

@@ -63,10 +63,10 @@ internal readonly struct F32Lanes : ILanes<float>
 internal readonly struct F16Lanes : ILanes<DeviceHalf>
 {
     public int PerVector => 8;
-    public float ToFloat(DeviceHalf value) => (float)value;
-    public DeviceHalf FromFloat(float value) => (DeviceHalf)value;
+    public float ToFloat(DeviceHalf value) => Fp16.Widen(value);
+    public DeviceHalf FromFloat(float value) => Fp16.Narrow(value);
     public float Lane(in Vec16 v, int i) => (float)Interop.IntAsFloat((ushort)(v.Word(i >> 1) >> ((i & 1) * 16)));
-    private static uint Bits(float f) => Interop.FloatAsInt((DeviceHalf)f);
+    private static uint Bits(float f) => Fp16.NarrowBits(f);
     public Vec16 Pack(float f0, float f1, float f2, float f3, float f4, float f5, float f6, float f7) =>
         new(Bits(f0) | (Bits(f1) << 16), Bits(f2) | (Bits(f3) << 16), Bits(f4) | (Bits(f5) << 16), Bits(f6) | (Bits(f7) << 16));
 }

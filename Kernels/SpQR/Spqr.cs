@@ -133,7 +133,7 @@ public static partial class Spqr
             activations = xp;
         }
         var xm = Matrix16.FromView(activations, tokens, matrix.Columns);
-        var epilogue = new SpqrStoreEpilogue(y.View.AsContiguous().SubView(0, y.FlattenedLength), matrix.Rows);
+        var epilogue = new StoreEpilogue<DeviceHalf, F16>(y.View.AsContiguous().SubView(0, y.FlattenedLength), null, matrix.Rows);
         if (shape == 0) shape = tokens <= TileShapes.TileN<SkinnyTile>() ? 1 : tokens <= TileShapes.TileN<WideTile>() ? 2 : 3;
         switch (shape)
         {
@@ -143,7 +143,7 @@ public static partial class Spqr
         }
     }
 
-    private static void RunEngine<TShape>(SpqrMatrix matrix, Matrix16 x, SpqrStoreEpilogue epilogue, int tokens, int requestedSplits)
+    private static void RunEngine<TShape>(SpqrMatrix matrix, Matrix16 x, StoreEpilogue<DeviceHalf, F16> epilogue, int tokens, int requestedSplits)
         where TShape : struct, ITileShape
     {
         var device = matrix.Device;
@@ -151,7 +151,7 @@ public static partial class Spqr
         var single = GemmProblem.Create<TShape>(matrix.Rows, tokens, matrix.Columns);
         var problem = GemmProblem.Create<TShape>(matrix.Rows, tokens, matrix.Columns,
             requestedSplits > 0 ? requestedSplits : TileEngine.AutoSplits(device, single));
-        TileEngine.Run<TShape, F16Mma, SpqrTileProducer, SpqrStoreEpilogue>(device, new SpqrTileProducer(matrix), x, epilogue, problem);
+        TileEngine.Run<TShape, F16Mma, SpqrTileProducer, StoreEpilogue<DeviceHalf, F16>>(device, new SpqrTileProducer(matrix), x, epilogue, problem);
     }
 }
 

@@ -1,3 +1,4 @@
+using Kernels.Tensors;
 using ILGPU;
 using ILGPU.Runtime.Cuda;
 using DeviceHalf = ILGPU.Half;
@@ -10,15 +11,6 @@ internal static class SpqrMath
     /// <summary>fp16(scale·fp16(code − zero)) for the 3-bit field at <paramref name="shift"/>.</summary>
     public static float Dequantize(ulong word, int shift, float scale, float zero) =>
         Fp16.Round(scale * Fp16.Round((float)(int)((uint)(word >> shift) & 7u) - zero)); // via int: ILGPU converts uint → float through f64
-
-    /// <summary>Widens a device half to f32 (exact).</summary>
-    public static float Widen(DeviceHalf h) => CudaAsm.IsSupported ? (float)h : Fp16.ToFloat(Fp16.Bits(h));
-
-    /// <summary>Rounds f32 to a device half (nearest even).</summary>
-    public static DeviceHalf Narrow(float v) => CudaAsm.IsSupported ? (DeviceHalf)v : Fp16.AsHalf(Fp16.FromFloat(v));
-
-    /// <summary>Rounds f32 to fp16 bits (nearest even).</summary>
-    public static uint NarrowBits(float v) => CudaAsm.IsSupported ? Fp16.Bits((DeviceHalf)v) : Fp16.FromFloat(v);
 
     /// <summary>Original column of packed column j, from the uint16-pair permutation.</summary>
     public static int Perm(ArrayView<uint> perm, int j) => (int)((perm[j >> 1] >> ((j & 1) << 4)) & 0xFFFFu);
@@ -49,7 +41,7 @@ internal static class SpqrDecodeKernels
             int valid = n - c0 < 16 ? n - c0 : 16;
             long rowBase = (long)r * n;
             for (int i = 0; i < valid; i++)
-                output[rowBase + SpqrMath.Perm(perm, c0 + i)] = SpqrMath.Narrow(SpqrMath.Dequantize(word, 6 + 3 * i, s, z));
+                output[rowBase + SpqrMath.Perm(perm, c0 + i)] = Fp16.Narrow(SpqrMath.Dequantize(word, 6 + 3 * i, s, z));
         }
     }
 
@@ -68,7 +60,7 @@ internal static class SpqrDecodeKernels
                 uint cv = colVals[e];
                 if (ptcsr != 0 && cv == 0) continue; // PTCSR padding
                 long at = rowBase + SpqrMath.Perm(perm, (int)(cv & 0xFFFFu));
-                output[at] = SpqrMath.Narrow(SpqrMath.Widen(output[at]) + Fp16.ToFloat((ushort)(cv >> 16)));
+                output[at] = Fp16.Narrow(Fp16.Widen(output[at]) + Fp16.ToFloat((ushort)(cv >> 16)));
             }
         }
     }

@@ -1,3 +1,4 @@
+using Kernels.Tensors;
 namespace Kernels.SpQR;
 
 /// <summary>Options of the round-to-nearest SpQR encoder.</summary>

@@ -1,3 +1,4 @@
+using Kernels.Tensors;
 using ILGPU;
 using DeviceHalf = ILGPU.Half;
 
@@ -124,13 +125,13 @@ internal static class SpqrGemvKernel
                 float sum = 0f;
                 for (int w = 0; w < warps; w++) sum += partial[w * 16 + t];
                 int r = (tr << 4) + t;
-                if (r < m) y[r] = SpqrMath.Narrow(sum);
+                if (r < m) y[r] = Fp16.Narrow(sum);
             }
             Group.Barrier();
         }
     }
 
-    private static float X(ArrayView<DeviceHalf> x, uint column) => SpqrMath.Widen(x[(int)column]);
+    private static float X(ArrayView<DeviceHalf> x, uint column) => Fp16.Widen(x[(int)column]);
 
     private static void Step(ref float acc0, ref float acc1, ulong w0, ulong w1, int shift, float xv,
         float s0, float z0, float s1, float z1)

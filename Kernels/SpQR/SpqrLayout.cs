@@ -1,3 +1,4 @@
+using Kernels.Tensors;
 namespace Kernels.SpQR;
 
 /// <summary>Where the outliers of a packed SpQR matrix are stored (research/spqr.md §1.3, "Sparse part").</summary>

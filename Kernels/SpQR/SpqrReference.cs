@@ -1,3 +1,4 @@
+using Kernels.Tensors;
 namespace Kernels.SpQR;
 
 /// <summary>

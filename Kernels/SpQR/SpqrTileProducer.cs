@@ -1,3 +1,4 @@
+using Kernels.Tensors;
 using ILGPU;
 using Kernels.Engine;
 
@@ -106,10 +107,10 @@ public struct SpqrTileProducer : IWeightTileProducer
         {
             int col = r.K0 + c0 + i;
             bool in0 = col < N, in1 = col + 1 < N; // columns past n (and padding codes) become zeros
-            uint a = live0 && in0 ? SpqrMath.NarrowBits(SpqrMath.Dequantize(w0, 6 + 3 * i, s0, z0)) : 0u;
-            uint a1 = live0 && in1 ? SpqrMath.NarrowBits(SpqrMath.Dequantize(w0, 9 + 3 * i, s0, z0)) : 0u;
-            uint c = live1 && in0 ? SpqrMath.NarrowBits(SpqrMath.Dequantize(w1, 6 + 3 * i, s1, z1)) : 0u;
-            uint c1 = live1 && in1 ? SpqrMath.NarrowBits(SpqrMath.Dequantize(w1, 9 + 3 * i, s1, z1)) : 0u;
+            uint a = live0 && in0 ? Fp16.NarrowBits(SpqrMath.Dequantize(w0, 6 + 3 * i, s0, z0)) : 0u;
+            uint a1 = live0 && in1 ? Fp16.NarrowBits(SpqrMath.Dequantize(w0, 9 + 3 * i, s0, z0)) : 0u;
+            uint c = live1 && in0 ? Fp16.NarrowBits(SpqrMath.Dequantize(w1, 6 + 3 * i, s1, z1)) : 0u;
+            uint c1 = live1 && in1 ? Fp16.NarrowBits(SpqrMath.Dequantize(w1, 9 + 3 * i, s1, z1)) : 0u;
             r.Shared[r.HalfIndex(rowLocal, c0 + i) >> 1] = a | (a1 << 16);
             r.Shared[r.HalfIndex(rowLocal + 1, c0 + i) >> 1] = c | (c1 << 16);
         }
@@ -139,7 +140,7 @@ public struct SpqrTileProducer : IWeightTileProducer
                 uint word = r.Shared[half >> 1];
                 int shift = (half & 1) << 4;
                 float current = Fp16.ToFloat((ushort)(word >> shift));
-                uint sum = SpqrMath.NarrowBits(current + Fp16.ToFloat((ushort)(cv >> 16)));
+                uint sum = Fp16.NarrowBits(current + Fp16.ToFloat((ushort)(cv >> 16)));
                 r.Shared[half >> 1] = (word & ~(0xFFFFu << shift)) | (sum << shift);
             }
             cursor += step;

@@ -30,9 +30,9 @@ public readonly struct F32 : IElementConverter<float>
 public readonly struct F16 : IElementConverter<DeviceHalf>
 {
     /// <inheritdoc />
-    public float ToFloat(DeviceHalf value) => (float)value;
+    public float ToFloat(DeviceHalf value) => Fp16.Widen(value);
     /// <inheritdoc />
-    public DeviceHalf FromFloat(float value) => (DeviceHalf)value;
+    public DeviceHalf FromFloat(float value) => Fp16.Narrow(value); // RNE on every device (see Fp16)
 }
 
 /// <summary>bf16 storage (<see cref="BFloat16"/>).</summary>
@@ -88,7 +88,7 @@ public static class ElementTypes
     public static float ToFloat<T>(T value) where T : unmanaged => value switch
     {
         float f => f,
-        DeviceHalf h => (float)h,
+        DeviceHalf h => Fp16.ToFloat(Fp16.Bits(h)),
         BFloat16 b => b.ToFloat(),
         _ => throw new NotSupportedException(typeof(T).Name),
     };
@@ -97,7 +97,7 @@ public static class ElementTypes
     public static T FromFloat<T>(float value) where T : unmanaged
     {
         if (typeof(T) == typeof(float)) return (T)(object)value;
-        if (typeof(T) == typeof(DeviceHalf)) return (T)(object)(DeviceHalf)value;
+        if (typeof(T) == typeof(DeviceHalf)) return (T)(object)Fp16.AsHalf(Fp16.FromFloat(value));
         if (typeof(T) == typeof(BFloat16)) return (T)(object)BFloat16.FromFloat(value);
         throw new NotSupportedException(typeof(T).Name);
     }

@@ -2,18 +2,29 @@ using ILGPU;
 using ILGPU.Runtime.Cuda;
 using DeviceHalf = ILGPU.Half;
 
-namespace Kernels.SpQR;
+namespace Kernels.Tensors;
 
 /// <summary>
-/// fp16 round-to-nearest-even in plain integer arithmetic, shared by the kernels' CPU path and the CPU reference, so
-/// both produce the same bits as the GPU's <c>cvt.rn.f16.f32</c> without trusting an emulated half type. SpQR's
-/// decoder rounds to fp16 after every step (research/spqr.md §1.4); every such step goes through <see cref="Round"/>.
+/// fp16 conversions that give the GPU's bits on every device. ILGPU 1.5.3's software <see cref="DeviceHalf"/>
+/// (the host and the CPU accelerator) truncates when narrowing (2051 → 2050, 65520 → 65504) where the GPU's
+/// <c>cvt.rn.f16.f32</c> rounds to nearest even, so every f16 store in the library narrows through
+/// <see cref="Narrow"/>: the hardware conversion on CUDA, integer round-to-nearest-even elsewhere. References use the
+/// same functions, so CPU-accelerator results equal GPU results bit for bit.
 /// </summary>
 internal static class Fp16
 {
     /// <summary>Rounds an f32 value to the nearest fp16 (ties to even) and widens it back; exact on every device.</summary>
     public static float Round(float value) =>
         CudaAsm.IsSupported ? (float)(DeviceHalf)value : ToFloat(FromFloat(value));
+
+    /// <summary>Rounds f32 to the nearest device half (ties to even) on every device.</summary>
+    public static DeviceHalf Narrow(float value) => CudaAsm.IsSupported ? (DeviceHalf)value : AsHalf(FromFloat(value));
+
+    /// <summary>Rounds f32 to the nearest fp16 bit pattern (ties to even) on every device.</summary>
+    public static uint NarrowBits(float value) => CudaAsm.IsSupported ? Bits((DeviceHalf)value) : FromFloat(value);
+
+    /// <summary>Widens a device half to f32 (exact) on every device.</summary>
+    public static float Widen(DeviceHalf value) => CudaAsm.IsSupported ? (float)value : ToFloat(Bits(value));
 
     /// <summary>The fp16 bits nearest to <paramref name="value"/> (ties to even; overflow to ±∞; NaN stays NaN).</summary>
     public static ushort FromFloat(float value)

@@ -1,8 +1,8 @@
-using Kernels.SpQR;
+using Kernels.Tensors;
 using Kernels.Tests.Harness;
 using Xunit;
 
-namespace Kernels.Tests.SpQR;
+namespace Kernels.Tests.Foundation;
 
 /// <summary>The integer fp16 rounding the CPU paths use must equal IEEE round-to-nearest-even (System.Half's conversion).</summary>
 public class Fp16Tests

@@ -51,7 +51,7 @@ run() {
 
   if [ "${SKIP_TESTS:-0}" != 1 ]; then
     say "== tests (${GPU_TESTS:-gpu only})"
-    local filter=(-method "*Gpu*")
+    local filter=(-method "*Gpu*" -method "*Cuda*")
     [ "${GPU_TESTS:-}" = all ] && filter=()
     (cd "$app" && ./Kernels.Tests "${filter[@]}") 2>&1 | tee "$out/tests.log" | tail -n 40 | tee -a "$log"
     [ "${PIPESTATUS[0]}" -eq 0 ] || status=1

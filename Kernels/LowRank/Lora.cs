@@ -40,7 +40,10 @@ public static partial class Lora
 
     /// <summary>
     /// dS = α·dY·B (M×r) and dB = α·dYᵀ·S (N×r), both f32. dS feeds <see cref="BackwardDa{T}"/> and
-    /// <c>BackwardDx</c>.
+    /// <c>BackwardDx</c>. Usually one sweep reads each element of dY once for both (ranks up to ≈ 16–24 at M = 8192,
+    /// N = 4096: 103 MB instead of 144 MB at r = 16, f16); at larger ranks and many tokens, where the sweep's per-chunk
+    /// dB partials would outweigh a second read of dY, two passes run instead — whichever moves fewer bytes. Either way
+    /// the result is deterministic (fixed-order reductions, no atomics).
     /// </summary>
     /// <param name="dy">Upstream gradient dY, M×N.</param>
     /// <param name="b">B, N×r.</param>

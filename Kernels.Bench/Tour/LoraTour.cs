@@ -139,8 +139,8 @@ public sealed class LoraTour : ITourSuite
         var (m, k, n, r) = sh;
         double compulsory = B * ((double)m * n + (double)m * k + (double)n * k + (double)r * k + (double)n * r) + 4.0 * m * r // dY X W A B S
                             + 4.0 * ((double)m * r + (double)r * k + (double)n * r) + B * (double)m * k;                    // dS dA dB dX
-        // This implementation: dY read by the dS, dB and dX kernels; dS written once and read by dA and dX.
-        double fused = compulsory + 2.0 * B * m * n + 8.0 * m * r;
+        // This implementation: dY read by the dS/dB sweep (once; both dS and dB, LoraBackwardPlan) and the dX kernel, or
+        // by three kernels where the byte model keeps dS and dB as two passes; dS written once and read by dA and dX.
         // Eager autograd estimate: dY read by dX-base, α-scale, dB; X̂ materialized in the forward and read back; the
         // mask read; dX̂ = dS·A and the dropout backward each write and read M×K; the final add reads two M×K.
         double unfused = B * (5.0 * m * n + 8.0 * m * k + 4.0 * m * r) + (double)m * k + B * ((double)n * k + (double)r * k + (double)n * r)
@@ -174,6 +174,8 @@ public sealed class LoraTour : ITourSuite
                 var db = device.Allocate<float>(n, r);
                 var dx = device.Allocate<DeviceHalf>(m, k);
                 Lora.Shrink<DeviceHalf>(xd, ad, dropout, s);
+                var plan = Lora.BackwardPlan<DeviceHalf>(device, m, n, r);
+                double fused = compulsory + (plan.Fused ? 1.0 : 2.0) * B * m * n + 8.0 * m * r;
                 var run = new TourRun
                 {
                     Launch = () => Lora.Backward<DeviceHalf>(dyd, xd, wd, ad, bd, s, alpha, dropout, ds, da, db, dx),
@@ -188,6 +190,9 @@ public sealed class LoraTour : ITourSuite
                 };
                 run.Notes["bytes fused"] = Mb(fused);
                 run.Notes["bytes unfused eager (est.)"] = Mb(unfused);
+                run.Notes["dS+dB"] = plan.Fused
+                    ? $"one sweep over dY: {Mb(plan.FusedBytes)} (two passes: {Mb(plan.TwoPassBytes)})"
+                    : $"two passes: {Mb(plan.TwoPassBytes)} (a sweep's planes: {Mb(plan.FusedBytes)})";
                 run.Notes["mask bytes"] = "0 (regenerated)";
                 return run;
             },

@@ -67,13 +67,16 @@ internal static class LoraColumnProduct
         int group = LoraRowProduct.GroupSize(device);
         long items = (long)((args.Columns + BlockColumns - 1) / BlockColumns) * chunks;
         kernel(device.Stream, new KernelConfig(device.GroupsFor(items * group, group), group), args);
-        if (chunks > 1)
-        {
-            var sum = device.GetKernel((typeof(LoraColumnProduct), "sum"),
-                acc => acc.LoadKernel<ArrayView<float>, int, long, ArrayView<float>>(SumChunksKernel));
-            int g = device.ElementwiseGroupSize;
-            sum(device.Stream, new KernelConfig(device.GroupsFor(plane, g), g), target, chunks, plane, destination);
-        }
+        if (chunks > 1) SumChunks(device, target, chunks, plane, destination);
+    }
+
+    /// <summary>Enqueues destination[i] = Σ_c partials[c·plane + i], added in plane order.</summary>
+    public static void SumChunks(ComputeDevice device, ArrayView<float> partials, int chunks, long plane, ArrayView<float> destination)
+    {
+        var sum = device.GetKernel((typeof(LoraColumnProduct), "sum"),
+            acc => acc.LoadKernel<ArrayView<float>, int, long, ArrayView<float>>(SumChunksKernel));
+        int g = device.ElementwiseGroupSize;
+        sum(device.Stream, new KernelConfig(device.GroupsFor(plane, g), g), partials, chunks, plane, destination);
     }
 
     /// <summary>The partial-plane kernel (grid-stride over column blocks × chunks).</summary>

@@ -26,6 +26,26 @@ public static class LoraReference
             }
     }
 
+    /// <summary>dS = α·dY·B (M×r) and dB = α·dYᵀ·S (N×r) for dY M×N, B N×r and a given S (M×r).</summary>
+    public static void BackwardDsDb(ReadOnlySpan<float> dy, ReadOnlySpan<float> b, ReadOnlySpan<float> s, int m, int n, int rank,
+        float alpha, Span<double> ds, Span<double> db)
+    {
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < rank; j++)
+            {
+                double sum = 0;
+                for (int c = 0; c < n; c++) sum += (double)dy[i * n + c] * b[c * rank + j];
+                ds[i * rank + j] = alpha * sum;
+            }
+        for (int c = 0; c < n; c++)
+            for (int j = 0; j < rank; j++)
+            {
+                double sum = 0;
+                for (int i = 0; i < m; i++) sum += (double)dy[i * n + c] * s[i * rank + j];
+                db[c * rank + j] = alpha * sum;
+            }
+    }
+
     /// <summary>Y = X·Wᵀ + α·(drop(X)·Aᵀ)·Bᵀ (+ bias, when <paramref name="bias"/> is not empty), Y M×N.</summary>
     public static void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> a, ReadOnlySpan<float> b,
         ReadOnlySpan<float> bias, int m, int k, int n, int rank, float alpha, LoraDropout dropout, Span<double> y) =>

@@ -225,7 +225,8 @@ public static class LowRankProduct
                 Stage2 = GemmProblem.Create<LargeTile>(n, m, r),
             };
             int blocks = (m + StreamMatmulKernel.BlockRows - 1) / StreamMatmulKernel.BlockRows;
-            int groups = device.IsCuda ? blocks : Math.Min(blocks, 2);
+            // One group on the CPU accelerator (its groups run one after another anyway): covers the grid-stride loop.
+            int groups = device.IsCuda ? blocks : 1;
             int words = (StreamMatmulKernel.SharedBytes + WarpScratch.BytesFor(device.IsCuda, TileEngineConstants.Warps)) / 4;
             var kernel = device.GetKernel((typeof(StreamMatmulKernel), typeof(T)), acc =>
                 acc.LoadKernel<Matrix16, FactorTransposeProducer, ArrayView<float>, Matrix16, StoreEpilogue<T, TConv>, StreamParams>(

@@ -167,6 +167,7 @@ public sealed class LowRankTour : ITourSuite
             Release = () => { dx.Dispose(); dv.Dispose(); ds.Dispose(); du.Dispose(); db.Dispose(); dy.Dispose(); },
         };
         run.Notes["path"] = LowRankProduct.PathFor(r).ToString();
+        run.Notes["products"] = "mma.sync, T rounded to f16";
         run.Notes["workspace"] = LowRankProduct.WorkspaceElements(m, r) == 0 ? "none" : $"M×r = {LowRankProduct.WorkspaceElements(m, r)} f16";
         return run;
     }

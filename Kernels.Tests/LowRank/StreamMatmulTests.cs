@@ -48,16 +48,34 @@ public class StreamMatmulTests
         Compare.Close(got, reference, Compare.BoundFor(ElementTypes.Of<T>()), $"y ({ElementTypes.Name<T>()} M={m} K={k} N={n} r={r} {path})", seed);
     }
 
+    // The one-pass kernel multiplies on tensor cores, so it runs on the 32-lane CPU device (the mma emulation): tiny shapes.
     [Theory]
-    [InlineData(37, 45, 29, 7, false)]   // nothing a multiple of anything: scalar paths
-    [InlineData(70, 64, 72, 16, true)]   // vector paths, several row blocks and column tiles
-    [InlineData(1, 8, 1, 1, true)]       // one token, one output
-    [InlineData(20, 24, 130, 128, false)] // the largest on-chip rank
+    [InlineData(1, 8, 1, 1, true)]        // one token, one output, rank 1 (padded to one k16 step)
+    [InlineData(37, 45, 29, 8, false)]    // nothing a multiple of 16: scalar x copies, partial tiles everywhere
+    [InlineData(70, 64, 72, 16, true)]    // 16-byte copies, two row blocks
+    [InlineData(19, 33, 130, 64, true)]   // two 128-column sweeps of U, one full T tile
+    [InlineData(20, 24, 130, 128, false)] // the largest on-chip rank: both T tiles, both rank warps
     public void OnePassF16MatchesF64(int m, int k, int n, int r, bool bias) =>
-        Check<DeviceHalf>(Devices.CpuSmall, m, k, n, r, bias, StreamMatmulPath.OnePass);
+        Check<DeviceHalf>(Devices.CpuWarp32, m, k, n, r, bias, StreamMatmulPath.OnePass);
+
+    [Theory]
+    [InlineData(33, 40, 48, 24, true)]
+    [InlineData(17, 21, 35, 128, true)]
+    [InlineData(5, 70, 9, 1, false)]
+    public void OnePassBF16MatchesF64(int m, int k, int n, int r, bool bias) =>
+        Check<BFloat16>(Devices.CpuWarp32, m, k, n, r, bias, StreamMatmulPath.OnePass);
 
     [Fact]
-    public void OnePassBF16MatchesF64() => Check<BFloat16>(Devices.CpuSmall, 33, 40, 48, 24, true, StreamMatmulPath.OnePass);
+    public void NeedsThirtyTwoLaneWarpsOnTheCpu()
+    {
+        var device = Devices.CpuSmall;
+        using var x = device.Allocate<DeviceHalf>(2, 8);
+        using var v = device.Allocate<DeviceHalf>(8, 4);
+        using var s = device.Allocate<float>(4);
+        using var u = device.Allocate<DeviceHalf>(3, 4);
+        using var y = device.Allocate<DeviceHalf>(2, 3);
+        Assert.Throws<NotSupportedException>(() => LowRankProduct.StreamMatmul<DeviceHalf>(x, v, s, u, default, y));
+    }
 
     [Fact]
     public void TwoStageAboveRank128RunsOnTheTileEngine() =>
@@ -88,15 +106,23 @@ public class StreamMatmulTests
         Poison.AssertUnchanged(y, before, "y");
     }
 
-    [Fact]
-    public void OnePassPtxHasVectorLoadsAndKeepsTheTileInRegisters()
+    // f16 for sm_80 and bf16 for sm_90: both mma kinds and both architectures, two compilations (each takes seconds).
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void OnePassPtxUsesTensorCores(bool bf16)
     {
-        var method = Ptx.Method(typeof(StreamMatmulKernel), nameof(StreamMatmulKernel.Kernel), typeof(DeviceHalf), typeof(F16Word));
-        var ptx = Ptx.Compile(method, CudaArchitecture.SM_80);
-        Assert.Contains("ld.global.v4.b32", ptx);  // 8 halves of x, V, U per load
-        Assert.Contains("st.global.b64", ptx);     // 4 outputs of y per store
-        Assert.Contains("ld.shared.v4.f32", ptx);
-        Assert.DoesNotContain(".local", ptx);
+        var method = bf16
+            ? Ptx.Method(typeof(StreamMatmulKernel), nameof(StreamMatmulKernel.Kernel), typeof(BFloat16), typeof(BF16Word), typeof(BF16Mma), typeof(BF16))
+            : Ptx.Method(typeof(StreamMatmulKernel), nameof(StreamMatmulKernel.Kernel), typeof(DeviceHalf), typeof(F16Word), typeof(F16Mma), typeof(F16));
+        var ptx = Ptx.Compile(method, bf16 ? CudaArchitecture.SM_90 : CudaArchitecture.SM_80);
+        Assert.Contains(bf16 ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" : "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", ptx);
+        Assert.Contains("ldmatrix.sync.aligned.m8n8.x4.shared.b16", ptx);
+        Assert.Contains("cp.async.cg.shared.global", ptx); // x and U tiles arrive by 16-byte cp.async
+        // The only local memory is ILGPU's one-word slot per inline-asm operand (promoted to registers by ptxas):
+        // no depot big enough to hold a spilled 64×32 warp tile or T.
+        var depots = System.Text.RegularExpressions.Regex.Matches(ptx, @"__local_depot\d+\[(\d+)\]");
+        Assert.All(depots, d => Assert.True(int.Parse(d.Groups[1].Value) <= 4, d.Value));
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using Kernels.Cuda.Primitives;
 using Kernels.Engine;
 using Kernels.Runtime;
 using Kernels.Tensors;
@@ -10,7 +11,7 @@ namespace Kernels.LowRank;
 /// <summary>How <see cref="LowRankProduct.StreamMatmul{T}"/> computed its result.</summary>
 public enum StreamMatmulPath
 {
-    /// <summary>r ≤ 128: each group keeps its rows' r-wide intermediate in shared memory and sweeps all of N (nothing of size M×r in device memory).</summary>
+    /// <summary>r ≤ 128: each group keeps its rows' r-wide intermediate (16-bit) in shared memory and sweeps all of N on tensor cores (nothing of size M×r in device memory).</summary>
     OnePass,
 
     /// <summary>r &gt; 128: T = (x·V)⊙s is written to an M×r workspace (16-bit) by the tile engine, then y = T·Uᵀ on the tile engine.</summary>
@@ -34,8 +35,10 @@ public static class LowRankProduct
 
     /// <summary>
     /// y = ((x·V)⊙s)·Uᵀ (+ bias) for 16-bit x, V, U, bias and y (f16 or bf16) with f32 accumulation; s is f32.
-    /// Asynchronous on x's stream. For r ≤ 128 the M×r intermediate never reaches device memory
-    /// (<see cref="StreamMatmulPath.OnePass"/>); above that it is staged through an M×r workspace.
+    /// Asynchronous on x's stream. Both paths multiply on tensor cores (<c>mma.sync</c>; on a CPU accelerator the device
+    /// needs 32-lane warps). For r ≤ 128 the M×r intermediate never reaches device memory
+    /// (<see cref="StreamMatmulPath.OnePass"/>); above that it is staged through an M×r workspace. Either way T is
+    /// rounded to the operand type (RNE) before the second product.
     /// </summary>
     /// <param name="x">Activations, M×K (dense).</param>
     /// <param name="v">Right factor V, K×r (dense).</param>
@@ -77,6 +80,8 @@ public static class LowRankProduct
         if (!bias.IsEmptyView) LowRankChecks.Disjoint(bias, y, nameof(bias), nameof(y));
         if (m * Math.Max(n, k) >= int.MaxValue || r * Math.Max(n, k) >= int.MaxValue)
             throw new ArgumentOutOfRangeException(nameof(x), $"StreamMatmul supports up to 2^31 elements per operand; got x {TensorShape.Format(x.Lengths)}, u {TensorShape.Format(u.Lengths)}.");
+        if (!device.IsCuda && device.Accelerator.WarpSize != 32)
+            throw new NotSupportedException($"StreamMatmul runs on tensor cores (mma.sync), which need 32-lane warps; {device.Name} has {device.Accelerator.WarpSize}.");
         if (m == 0 || n == 0) return PathFor((int)r);
 
         var path = PathFor((int)r);
@@ -212,22 +217,23 @@ public static class LowRankProduct
         if (path == StreamMatmulPath.OnePass)
         {
             using var none = LowRankWorkspace.Rent(device, 0, "StreamMatmul one-pass");
-            int tx = Math.Max(1, (r + 7) / 8);
-            int maxThreads = device.Accelerator.MaxNumThreadsPerGroup;
-            int ty = device.IsCuda ? 4 : Math.Clamp(Math.Min(maxThreads, device.Accelerator.WarpSize * 2) / tx, 1, 4);
+            int rPad = (r + 15) / 16 * 16;
             var p = new StreamParams
             {
-                M = m, N = n, K = k, R = r, Tx = tx, Ty = ty, HasBias = hasBias ? 1 : 0,
-                VecX = k % 8 == 0 && Aligned(xv, 16) ? 1 : 0,
-                VecFactors = r % 8 == 0 && Aligned(vv, 16) && Aligned(uv, 16) ? 1 : 0,
-                VecY = n % 4 == 0 && Aligned(yv, 8) ? 1 : 0,
+                M = m, N = n, K = k, R = r, RPad = rPad,
+                Stage1 = GemmProblem.Create<LargeTile>(rPad, StreamMatmulKernel.BlockRows, k),
+                Stage2 = GemmProblem.Create<LargeTile>(n, m, r),
             };
-            int blocks = (m + 8 * ty - 1) / (8 * ty);
-            int groups = device.IsCuda ? blocks : Math.Min(blocks, 4);
+            int blocks = (m + StreamMatmulKernel.BlockRows - 1) / StreamMatmulKernel.BlockRows;
+            // One group on the CPU accelerator (its groups run one after another anyway): covers the grid-stride loop.
+            int groups = device.IsCuda ? blocks : 1;
+            int words = (StreamMatmulKernel.SharedBytes + WarpScratch.BytesFor(device.IsCuda, TileEngineConstants.Warps)) / 4;
             var kernel = device.GetKernel((typeof(StreamMatmulKernel), typeof(T)), acc =>
-                acc.LoadKernel<ArrayView<T>, ArrayView<T>, ArrayView<float>, ArrayView<T>, ArrayView<T>, ArrayView<T>, StreamParams>(
-                    StreamMatmulKernel.Kernel<T, TWord>));
-            kernel(device.Stream, new KernelConfig(groups, tx * ty), xv, vv, sv, uv, bv, yv, p);
+                acc.LoadKernel<Matrix16, FactorTransposeProducer, ArrayView<float>, Matrix16, StoreEpilogue<T, TConv>, StreamParams>(
+                    StreamMatmulKernel.Kernel<T, TWord, TMma, TConv>));
+            kernel(device.Stream, new KernelConfig(groups, TileEngineConstants.Threads, SharedMemoryConfig.RequestDynamic<uint>(words)),
+                Matrix16.FromView(xv, m, k), new FactorTransposeProducer(vv.Cast<ushort>(), k, r), sv,
+                Matrix16.FromView(uv, n, r), new StoreEpilogue<T, TConv>(yv, hasBias ? bv : null, n), p);
             return;
         }
 

@@ -52,8 +52,8 @@ internal static class StreamFfnKernel
                 var hAcc = default(Accumulator8x8);
                 for (int k0 = 0; k0 < p.R1; k0 += BlockK)
                 {
-                    StreamMatmulKernel.StageRows<T, TWord>(x, p.R1, m0, p.M, k0, p.R1, xTile, bm, p.VecX, tid, threads);
-                    StreamMatmulKernel.StageColumns<T, TWord>(v1, p.D, k0, p.R1, d0, p.D, fTile, w, p.VecV1, tid, threads);
+                    SimtStaging.StageRows<T, TWord>(x, p.R1, m0, p.M, k0, p.R1, xTile, bm, p.VecX, tid, threads);
+                    SimtStaging.StageColumns<T, TWord>(v1, p.D, k0, p.R1, d0, p.D, fTile, w, p.VecV1, tid, threads);
                     Group.Barrier();
                     for (int kk = 0; kk < BlockK; kk++)
                     {
@@ -75,7 +75,7 @@ internal static class StreamFfnKernel
                 // S += h·U2[d0..d0+w, :].
                 for (int q0 = 0; q0 < w; q0 += BlockK)
                 {
-                    StreamMatmulKernel.StageColumns<T, TWord>(u2, p.R2, d0 + q0, p.D, 0, p.R2, fTile, w, p.VecU2, tid, threads);
+                    SimtStaging.StageColumns<T, TWord>(u2, p.R2, d0 + q0, p.D, 0, p.R2, fTile, w, p.VecU2, tid, threads);
                     Group.Barrier();
                     for (int kk = 0; kk < BlockK; kk++)
                     {
@@ -96,13 +96,13 @@ internal static class StreamFfnKernel
             PutS(hScalar, bm, r1 + 2, c0, c1, sAcc.Low(6), sAcc.High(6));
             PutS(hScalar, bm, r1 + 3, c0, c1, sAcc.Low(7), sAcc.High(7));
             Group.Barrier();
-            var ep = new StreamParams { M = p.M, N = p.H, HasBias = p.HasBias2, VecY = p.VecY };
+            var ep = new SimtOutput { M = p.M, N = p.H, HasBias = p.HasBias2, VecY = p.VecY };
             for (int h0 = 0; h0 < p.H; h0 += w)
             {
                 var acc = default(Accumulator8x8);
                 for (int q0 = 0; q0 < p.R2; q0 += BlockK)
                 {
-                    StreamMatmulKernel.StageColumns<T, TWord>(v2, p.H, q0, p.R2, h0, p.H, fTile, w, p.VecV2, tid, threads);
+                    SimtStaging.StageColumns<T, TWord>(v2, p.H, q0, p.R2, h0, p.H, fTile, w, p.VecV2, tid, threads);
                     Group.Barrier();
                     for (int kk = 0; kk < BlockK; kk++)
                     {
@@ -112,14 +112,14 @@ internal static class StreamFfnKernel
                     Group.Barrier();
                 }
                 int n0c = h0 + c0, n1c = h0 + c1;
-                StreamMatmulKernel.PutY<T, TWord>(y, b2, ep, m0 + r0 + 0, n0c, n1c, acc.Low(0), acc.High(0));
-                StreamMatmulKernel.PutY<T, TWord>(y, b2, ep, m0 + r0 + 1, n0c, n1c, acc.Low(1), acc.High(1));
-                StreamMatmulKernel.PutY<T, TWord>(y, b2, ep, m0 + r0 + 2, n0c, n1c, acc.Low(2), acc.High(2));
-                StreamMatmulKernel.PutY<T, TWord>(y, b2, ep, m0 + r0 + 3, n0c, n1c, acc.Low(3), acc.High(3));
-                StreamMatmulKernel.PutY<T, TWord>(y, b2, ep, m0 + r1 + 0, n0c, n1c, acc.Low(4), acc.High(4));
-                StreamMatmulKernel.PutY<T, TWord>(y, b2, ep, m0 + r1 + 1, n0c, n1c, acc.Low(5), acc.High(5));
-                StreamMatmulKernel.PutY<T, TWord>(y, b2, ep, m0 + r1 + 2, n0c, n1c, acc.Low(6), acc.High(6));
-                StreamMatmulKernel.PutY<T, TWord>(y, b2, ep, m0 + r1 + 3, n0c, n1c, acc.Low(7), acc.High(7));
+                SimtStaging.PutY<T, TWord>(y, b2, ep, m0 + r0 + 0, n0c, n1c, acc.Low(0), acc.High(0));
+                SimtStaging.PutY<T, TWord>(y, b2, ep, m0 + r0 + 1, n0c, n1c, acc.Low(1), acc.High(1));
+                SimtStaging.PutY<T, TWord>(y, b2, ep, m0 + r0 + 2, n0c, n1c, acc.Low(2), acc.High(2));
+                SimtStaging.PutY<T, TWord>(y, b2, ep, m0 + r0 + 3, n0c, n1c, acc.Low(3), acc.High(3));
+                SimtStaging.PutY<T, TWord>(y, b2, ep, m0 + r1 + 0, n0c, n1c, acc.Low(4), acc.High(4));
+                SimtStaging.PutY<T, TWord>(y, b2, ep, m0 + r1 + 1, n0c, n1c, acc.Low(5), acc.High(5));
+                SimtStaging.PutY<T, TWord>(y, b2, ep, m0 + r1 + 2, n0c, n1c, acc.Low(6), acc.High(6));
+                SimtStaging.PutY<T, TWord>(y, b2, ep, m0 + r1 + 3, n0c, n1c, acc.Low(7), acc.High(7));
             }
             Group.Barrier(); // the next row block overwrites S
         }
@@ -146,7 +146,7 @@ internal static class StreamFfnKernel
         where T : unmanaged
         where TWord : struct, IHalfWord<T>
         where TAct : struct, IActivation =>
-        d < dims ? default(TAct).Apply(value + StreamMatmulKernel.Load<T, TWord>(b1, d)) : 0f;
+        d < dims ? default(TAct).Apply(value + SimtStaging.Load<T, TWord>(b1, d)) : 0f;
 
     private static void PutS(ArrayView<float> s, int bm, int row, int c0, int c1, Float4 lo, Float4 hi)
     {

@@ -1,5 +1,7 @@
 using ILGPU;
 using Kernels.Cuda.Primitives;
+using Kernels.Engine;
+using Kernels.Tensors;
 
 namespace Kernels.LowRank;
 
@@ -7,222 +9,150 @@ namespace Kernels.LowRank;
 internal struct StreamParams
 {
     public int M, N, K, R;
-    /// <summary>Threads along r / output columns and along rows; row block BM = 8·Ty, rank padded to 8·Tx.</summary>
-    public int Tx, Ty;
-    public int HasBias;
-    /// <summary>1 when x rows (K % 8 == 0), V and U rows (r % 8 == 0) can be read as 16-byte vectors.</summary>
-    public int VecX, VecFactors;
-    /// <summary>1 when y rows can be written 4 elements (8 bytes) at a time.</summary>
-    public int VecY;
+    /// <summary>r rounded up to 16 (one mma k step): ranks r..RPad−1 of T are zeros, ranks ≥ RPad are never read.</summary>
+    public int RPad;
+    /// <summary>Stage 1 as an engine problem: weights Vᵀ (RPad rows), tokens = the 64 rows of the block.</summary>
+    public GemmProblem Stage1;
+    /// <summary>Stage 2 as an engine problem: weights U (N rows), tokens = the M rows of x, K = r.</summary>
+    public GemmProblem Stage2;
 }
 
 /// <summary>
-/// y = ((x·V)⊙s)·Uᵀ (+ bias) in one pass (FlashSVD's streaming idea, research/lowrank.md §3, without its 2-D-grid
-/// recompute): a group owns BM rows of x, computes their r-wide intermediate T = (x·V)⊙s into shared memory (f32,
-/// never rounded, never written to device memory), then sweeps all N output columns against U. x is read once, V and U
-/// once per row block (from L2), y written once: the compulsory traffic of §7. Both products use the family's 8×8
-/// register tile (<see cref="Accumulator8x8"/>) on f32 shared tiles, with 16-bit operands widened as they are staged.
+/// y = ((x·V)⊙s)·Uᵀ (+ bias) in one pass on tensor cores (FlashSVD's streaming idea, research/lowrank.md §3, without its
+/// 2-D-grid recompute). A group (4 warps) owns 64 rows of x. Stage 1 computes T = x_blk·V over K with the engine's
+/// primitives: Vᵀ (via <see cref="FactorTransposeProducer"/>) and the x tile (<see cref="TileCopy"/>) in swizzled
+/// shared tiles, <see cref="WarpTile64x32{TMma}"/> per warp (2×2 warps = 128 ranks × 64 rows). Its epilogue scales by s
+/// in f32 and rounds T to the mma input type (RNE) straight into two swizzled 64×64 shared tiles — exactly the
+/// engine's activation layout — so stage 2 sweeps all of N in 128-row tiles of U (<see cref="TileCopy"/>, the engine's
+/// weight layout, double-buffered) with y_tile = U_tile·Tᵀ, + bias, stored by <see cref="StoreEpilogue{T, TConvert}"/>. The M×r
+/// intermediate never reaches device memory; x is read once, V and U once per row block (from L2), y written once.
+/// Rounding T to 16 bits (the previous SIMT kernel kept it in f32) adds one relative rounding of 2⁻¹¹ (f16) or 2⁻⁸
+/// (bf16) per T element, the same as the two-stage path's 16-bit intermediate; the tests hold it to the f16/bf16 bounds
+/// against the f64 reference.
 /// </summary>
 internal static class StreamMatmulKernel
 {
     public const int MaxRank = 128;
-    private const int MaxRows = 64;
-    private const int BlockK = 8;
+    /// <summary>Rows of x per group.</summary>
+    public const int BlockRows = 64;
+    /// <summary>Output columns (rows of U) per stage-2 tile.</summary>
+    public const int BlockColumns = 128;
+    private const int TBytes = 2 * BlockRows * TileEngineConstants.RowBytes;          // T: two 64×64 tiles (ranks 0..63, 64..127)
+    private const int WeightBytes = MaxRank * TileEngineConstants.RowBytes;           // Vᵀ tile in stage 1, one U buffer in stage 2
+    /// <summary>
+    /// Dynamic shared memory of the kernel, without the CPU-only <see cref="WarpScratch"/>: T, then two U buffers in
+    /// stage 2 (stage 1 puts Vᵀ in the first and the 64-row x tile in the second). 48 KiB: no opt-in needed.
+    /// </summary>
+    public const int SharedBytes = TBytes + 2 * WeightBytes;
 
-    internal static void Kernel<T, TWord>(ArrayView<T> x, ArrayView<T> v, ArrayView<float> s, ArrayView<T> u,
-        ArrayView<T> bias, ArrayView<T> y, StreamParams p)
+    /// <summary>The kernel; launch with 128 threads and <see cref="SharedBytes"/> (+ scratch) of dynamic shared memory.</summary>
+    internal static void Kernel<T, TWord, TMma, TConv>(Matrix16 x, FactorTransposeProducer vt, ArrayView<float> s, Matrix16 u,
+        StoreEpilogue<T, TConv> store, StreamParams p)
         where T : unmanaged
         where TWord : struct, IHalfWord<T>
+        where TMma : struct, IMmaKind
+        where TConv : struct, IElementConverter<T>
     {
-        var xTile = SharedMemory.Allocate<Float4>(MaxRows * BlockK / 4);    // [k][row]
-        var fTile = SharedMemory.Allocate<Float4>(MaxRank * BlockK / 4);    // [k][rank] in stage 1, [rank][col] in stage 2
-        var tTile = SharedMemory.Allocate<Float4>(MaxRank * MaxRows / 4);   // T: [rank][row]
-        int tid = Group.IdxX, threads = Group.DimX;
-        int tx = tid % p.Tx, ty = tid / p.Tx;
-        int bm = 8 * p.Ty, rp = 8 * p.Tx; // row block, padded rank (= output tile width)
-        int blocks = (p.M + bm - 1) / bm;
+        var shared = SharedMemory.GetDynamic<uint>();
+        var scratch = new WarpScratch(shared);
+        int thread = Group.IdxX;
+        int warp = thread >> 5, lane = thread & 31;
+        // 2×2 warps of 64×32: warp rows along the weight rows (ranks, then U rows), columns along the block's x rows.
+        int warpRow0 = (warp & 1) * 64, warpColumn0 = (warp >> 1) * 32;
+        int weightTile = UBuffer(0), xTile = UBuffer(1);
+        var rankTile = new RankTileEpilogue<T, TWord>(shared.Cast<ushort>(), s, p.R);
+        int blocks = (p.M + BlockRows - 1) / BlockRows;
 
         for (int block = Grid.IdxX; block < blocks; block += Grid.DimX)
         {
-            int m0 = block * bm;
-            // Stage 1: T = x[m0.., :]·V over all of K.
-            var acc = default(Accumulator8x8);
-            for (int k0 = 0; k0 < p.K; k0 += BlockK)
+            int m0 = block * BlockRows;
+            // Stage 1: T = x[m0.., :]·V. Warps whose ranks are all padding skip the mma's (warp-uniform branch).
+            var t = default(WarpTile64x32<TMma>);
+            for (int k0 = 0; k0 < p.K; k0 += TileEngineConstants.TileK)
             {
-                StageRows<T, TWord>(x, p.K, m0, p.M, k0, p.K, xTile, bm, p.VecX, tid, threads);
-                StageColumns<T, TWord>(v, p.R, k0, p.K, 0, p.R, fTile, rp, p.VecFactors, tid, threads);
+                vt.Begin(new WeightTileRequest(shared, weightTile, 0, MaxRank, k0, k0 / TileEngineConstants.TileK, thread));
+                TileCopy.Load(x, shared, xTile, BlockRows, m0, k0, thread);
+                CpAsync.CommitGroup();
+                CpAsync.WaitAll();
                 Group.Barrier();
-                for (int kk = 0; kk < BlockK; kk++)
+                if (warpRow0 < p.RPad)
                 {
-                    int ra = kk * (bm / 4) + ty, rb = kk * (rp / 4) + tx;
-                    acc.Fma(xTile[ra], xTile[ra + bm / 8], fTile[rb], fTile[rb + rp / 8]);
+                    for (int kk = 0; kk < 4; kk++)
+                        if (k0 + 16 * kk < p.K)
+                            t.Step(shared, weightTile, xTile, warpRow0, warpColumn0, kk, lane, scratch);
                 }
                 Group.Barrier();
             }
-            // T⊙s to shared memory, rank-major so stage 2 reads it exactly like a staged A tile.
-            var tScalar = tTile.Cast<float>();
-            int r0 = 4 * ty, r1 = bm / 2 + 4 * ty, c0 = 4 * tx, c1 = rp / 2 + 4 * tx;
-            PutT(tScalar, s, p.R, bm, r0 + 0, c0, c1, acc.Low(0), acc.High(0));
-            PutT(tScalar, s, p.R, bm, r0 + 1, c0, c1, acc.Low(1), acc.High(1));
-            PutT(tScalar, s, p.R, bm, r0 + 2, c0, c1, acc.Low(2), acc.High(2));
-            PutT(tScalar, s, p.R, bm, r0 + 3, c0, c1, acc.Low(3), acc.High(3));
-            PutT(tScalar, s, p.R, bm, r1 + 0, c0, c1, acc.Low(4), acc.High(4));
-            PutT(tScalar, s, p.R, bm, r1 + 1, c0, c1, acc.Low(5), acc.High(5));
-            PutT(tScalar, s, p.R, bm, r1 + 2, c0, c1, acc.Low(6), acc.High(6));
-            PutT(tScalar, s, p.R, bm, r1 + 3, c0, c1, acc.Low(7), acc.High(7));
+            // T goes to its own region; the prologue's barrier below publishes it to stage 2.
+            t.Finish(ref rankTile, p.Stage1, 0, warpRow0 + MmaFragment.RowOf(lane), warpColumn0 + MmaFragment.ColumnOf(lane));
+
+            // Stage 2: y[m0.., n0..] = T·U[n0.., :]ᵀ for every 128-column tile of N, K = r (one or two 64-wide T
+            // tiles). Steps walk (N tile, K tile) pairs; U tiles are double-buffered as in the engine's mainloop: the
+            // copy of step s + 1 is in flight while step s multiplies.
+            int kTiles = (p.RPad + TileEngineConstants.TileK - 1) / TileEngineConstants.TileK;
+            int steps = (p.N + BlockColumns - 1) / BlockColumns * kTiles;
+            TileCopy.Load(u, shared, UBuffer(0), BlockColumns, 0, 0, thread);
+            CpAsync.CommitGroup();
+            CpAsync.WaitAll();
             Group.Barrier();
-
-            // Stage 2: sweep all of N in tiles of rp columns: y[rows, n0..] = T·U[n0.., :]ᵀ.
-            for (int n0 = 0; n0 < p.N; n0 += rp)
+            var y = default(WarpTile64x32<TMma>);
+            for (int step = 0; step < steps; step++)
             {
-                var out8 = default(Accumulator8x8);
-                for (int q0 = 0; q0 < p.R; q0 += BlockK)
+                int nTile = step / kTiles, kTile = step - nTile * kTiles;
+                int n0 = nTile * BlockColumns, k0 = kTile * TileEngineConstants.TileK;
+                if (step + 1 < steps)
                 {
-                    StageRows<T, TWord>(u, p.R, n0, p.N, q0, p.R, fTile, rp, p.VecFactors, tid, threads);
-                    Group.Barrier();
-                    for (int kk = 0; kk < BlockK; kk++)
-                    {
-                        int ra = (q0 + kk) * (bm / 4) + ty, rb = kk * (rp / 4) + tx;
-                        out8.Fma(tTile[ra], tTile[ra + bm / 8], fTile[rb], fTile[rb + rp / 8]);
-                    }
-                    Group.Barrier();
+                    int nextN = (step + 1) / kTiles;
+                    TileCopy.Load(u, shared, UBuffer(step + 1), BlockColumns, nextN * BlockColumns,
+                        (step + 1 - nextN * kTiles) * TileEngineConstants.TileK, thread);
+                    CpAsync.CommitGroup();
                 }
-                int n0c = n0 + 4 * tx, n1c = n0 + rp / 2 + 4 * tx;
-                PutY<T, TWord>(y, bias, p, m0 + r0 + 0, n0c, n1c, out8.Low(0), out8.High(0));
-                PutY<T, TWord>(y, bias, p, m0 + r0 + 1, n0c, n1c, out8.Low(1), out8.High(1));
-                PutY<T, TWord>(y, bias, p, m0 + r0 + 2, n0c, n1c, out8.Low(2), out8.High(2));
-                PutY<T, TWord>(y, bias, p, m0 + r0 + 3, n0c, n1c, out8.Low(3), out8.High(3));
-                PutY<T, TWord>(y, bias, p, m0 + r1 + 0, n0c, n1c, out8.Low(4), out8.High(4));
-                PutY<T, TWord>(y, bias, p, m0 + r1 + 1, n0c, n1c, out8.Low(5), out8.High(5));
-                PutY<T, TWord>(y, bias, p, m0 + r1 + 2, n0c, n1c, out8.Low(6), out8.High(6));
-                PutY<T, TWord>(y, bias, p, m0 + r1 + 3, n0c, n1c, out8.Low(7), out8.High(7));
-            }
-            Group.Barrier(); // the next row block overwrites T
-        }
-    }
-
-    /// <summary>
-    /// Stages rows [row0, row0 + tileRows) × k [k0, k0 + 8) of a row-major rows×ld matrix (k contiguous) as
-    /// tile[k·tileRows + row] in f32; one 16-byte vector is a whole 8-wide k slice of a row. Zero outside.
-    /// </summary>
-    internal static void StageRows<T, TWord>(ArrayView<T> src, int ld, int row0, int rows, int k0, int kEnd,
-        ArrayView<Float4> tile, int tileRows, int vec, int tid, int threads)
-        where T : unmanaged
-        where TWord : struct, IHalfWord<T>
-    {
-        var scalar = tile.Cast<float>();
-        for (int o = tid; o < tileRows; o += threads)
-        {
-            int row = row0 + o;
-            long at = (long)row * ld + k0;
-            if (vec != 0 && row < rows && k0 + 7 < kEnd)
-            {
-                var w = src.Cast<UInt4>()[at >> 3];
-                scalar[0 * tileRows + o] = default(TWord).Widen(w.X);
-                scalar[1 * tileRows + o] = default(TWord).Widen(w.X >> 16);
-                scalar[2 * tileRows + o] = default(TWord).Widen(w.Y);
-                scalar[3 * tileRows + o] = default(TWord).Widen(w.Y >> 16);
-                scalar[4 * tileRows + o] = default(TWord).Widen(w.Z);
-                scalar[5 * tileRows + o] = default(TWord).Widen(w.Z >> 16);
-                scalar[6 * tileRows + o] = default(TWord).Widen(w.W);
-                scalar[7 * tileRows + o] = default(TWord).Widen(w.W >> 16);
-            }
-            else
-            {
-                for (int j = 0; j < BlockK; j++)
-                    scalar[j * tileRows + o] = row < rows && k0 + j < kEnd ? Load<T, TWord>(src, at + j) : 0f;
+                if (n0 + warpRow0 < p.N)
+                {
+                    int tTile = kTile * BlockRows * TileEngineConstants.RowBytes;
+                    for (int kk = 0; kk < 4; kk++)
+                        if (k0 + 16 * kk < p.RPad)
+                            y.Step(shared, UBuffer(step), tTile, warpRow0, warpColumn0, kk, lane, scratch);
+                }
+                if (kTile == kTiles - 1)
+                {
+                    y.Finish(ref store, p.Stage2, 0, n0 + warpRow0 + MmaFragment.RowOf(lane), m0 + warpColumn0 + MmaFragment.ColumnOf(lane));
+                    y = default;
+                }
+                CpAsync.WaitAll();
+                Group.Barrier();
             }
         }
     }
 
-    /// <summary>
-    /// Stages k rows [k0, k0 + 8) × columns [col0, col0 + tileCols) of a row-major K×ld matrix (columns contiguous)
-    /// as tile[k·tileCols + col − col0]; one 16-byte vector is 8 consecutive columns. Zero outside.
-    /// </summary>
-    internal static void StageColumns<T, TWord>(ArrayView<T> src, int ld, int k0, int kEnd, int col0, int cols,
-        ArrayView<Float4> tile, int tileCols, int vec, int tid, int threads)
-        where T : unmanaged
-        where TWord : struct, IHalfWord<T>
+    /// <summary>Byte offset of the U buffer that stage-2 step <paramref name="step"/> uses (also stage 1's Vᵀ and x tiles).</summary>
+    private static int UBuffer(int step) => TBytes + (step & 1) * WeightBytes;
+}
+
+/// <summary>
+/// Stage-1 epilogue of the one-pass StreamMatmul: T[row, rank] = (x·V)[row, rank]·s[rank] rounded (RNE) to the mma
+/// input type, into the swizzled shared tile of ranks 64·(rank / 64).. — the engine's activation layout. Ranks in
+/// [r, RPad) get zeros so stage 2's last k16 step multiplies zeros (U is zero-filled there too).
+/// </summary>
+internal readonly struct RankTileEpilogue<T, TWord> : ITileEpilogue
+    where T : unmanaged
+    where TWord : struct, IHalfWord<T>
+{
+    public readonly ArrayView<ushort> Shared;
+    public readonly ArrayView<float> Scale;
+    public readonly int R;
+
+    public RankTileEpilogue(ArrayView<ushort> shared, ArrayView<float> scale, int r)
     {
-        var scalar = tile.Cast<float>();
-        int perRow = tileCols / 8;
-        for (int ch = tid; ch < BlockK * perRow; ch += threads)
-        {
-            int kk = ch / perRow, cl = (ch - kk * perRow) * 8, c = col0 + cl;
-            int k = k0 + kk;
-            long at = (long)k * ld + c;
-            int d = kk * tileCols + cl;
-            if (vec != 0 && k < kEnd && c + 7 < cols)
-            {
-                var w = src.Cast<UInt4>()[at >> 3];
-                scalar[d] = default(TWord).Widen(w.X);
-                scalar[d + 1] = default(TWord).Widen(w.X >> 16);
-                scalar[d + 2] = default(TWord).Widen(w.Y);
-                scalar[d + 3] = default(TWord).Widen(w.Y >> 16);
-                scalar[d + 4] = default(TWord).Widen(w.Z);
-                scalar[d + 5] = default(TWord).Widen(w.Z >> 16);
-                scalar[d + 6] = default(TWord).Widen(w.W);
-                scalar[d + 7] = default(TWord).Widen(w.W >> 16);
-            }
-            else
-            {
-                for (int j = 0; j < 8; j++)
-                    scalar[d + j] = k < kEnd && c + j < cols ? Load<T, TWord>(src, at + j) : 0f;
-            }
-        }
+        Shared = shared;
+        Scale = scale;
+        R = r;
     }
 
-    internal static float Load<T, TWord>(ArrayView<T> src, long index)
-        where T : unmanaged
-        where TWord : struct, IHalfWord<T> =>
-        default(TWord).Widen(default(TWord).Bits(src[index]));
-
-    /// <summary>T[rank][row] = acc(row, rank)·s[rank]; padded ranks (≥ r) are zero already (V was zero-filled).</summary>
-    private static void PutT(ArrayView<float> t, ArrayView<float> s, int r, int bm, int row, int c0, int c1, Float4 lo, Float4 hi)
+    public void Store(int split, int m, int n, float value)
     {
-        t[(c0 + 0) * bm + row] = c0 + 0 < r ? lo.X * s[c0 + 0] : 0f;
-        t[(c0 + 1) * bm + row] = c0 + 1 < r ? lo.Y * s[c0 + 1] : 0f;
-        t[(c0 + 2) * bm + row] = c0 + 2 < r ? lo.Z * s[c0 + 2] : 0f;
-        t[(c0 + 3) * bm + row] = c0 + 3 < r ? lo.W * s[c0 + 3] : 0f;
-        t[(c1 + 0) * bm + row] = c1 + 0 < r ? hi.X * s[c1 + 0] : 0f;
-        t[(c1 + 1) * bm + row] = c1 + 1 < r ? hi.Y * s[c1 + 1] : 0f;
-        t[(c1 + 2) * bm + row] = c1 + 2 < r ? hi.Z * s[c1 + 2] : 0f;
-        t[(c1 + 3) * bm + row] = c1 + 3 < r ? hi.W * s[c1 + 3] : 0f;
-    }
-
-    internal static void PutY<T, TWord>(ArrayView<T> y, ArrayView<T> bias, StreamParams p, int row, int c0, int c1, Float4 lo, Float4 hi)
-        where T : unmanaged
-        where TWord : struct, IHalfWord<T>
-    {
-        if (row >= p.M) return;
-        PutQuad<T, TWord>(y, bias, p, row, c0, lo);
-        PutQuad<T, TWord>(y, bias, p, row, c1, hi);
-    }
-
-    /// <summary>Four consecutive outputs: one 8-byte store when aligned, else element by element.</summary>
-    private static void PutQuad<T, TWord>(ArrayView<T> y, ArrayView<T> bias, StreamParams p, int row, int col, Float4 v)
-        where T : unmanaged
-        where TWord : struct, IHalfWord<T>
-    {
-        if (col >= p.N) return;
-        if (p.HasBias != 0)
-        {
-            v.X += Load<T, TWord>(bias, col);
-            if (col + 1 < p.N) v.Y += Load<T, TWord>(bias, col + 1);
-            if (col + 2 < p.N) v.Z += Load<T, TWord>(bias, col + 2);
-            if (col + 3 < p.N) v.W += Load<T, TWord>(bias, col + 3);
-        }
-        long at = (long)row * p.N + col;
-        if (p.VecY != 0 && col + 3 < p.N)
-        {
-            uint lo = default(TWord).Bits(default(TWord).Narrow(v.X)) | ((uint)default(TWord).Bits(default(TWord).Narrow(v.Y)) << 16);
-            uint hi = default(TWord).Bits(default(TWord).Narrow(v.Z)) | ((uint)default(TWord).Bits(default(TWord).Narrow(v.W)) << 16);
-            y.Cast<ulong>()[at >> 2] = lo | ((ulong)hi << 32);
-            return;
-        }
-        y[at] = default(TWord).Narrow(v.X);
-        if (col + 1 < p.N) y[at + 1] = default(TWord).Narrow(v.Y);
-        if (col + 2 < p.N) y[at + 2] = default(TWord).Narrow(v.Z);
-        if (col + 3 < p.N) y[at + 3] = default(TWord).Narrow(v.W);
+        float scaled = m < R ? value * Scale[m] : 0f;
+        int tile = (m >> 6) * StreamMatmulKernel.BlockRows * TileEngineConstants.TileK;
+        Shared[tile + SwizzledTile.HalfIndex(n, m & 63)] = default(TWord).Bits(default(TWord).Narrow(scaled));
     }
 }

@@ -132,12 +132,26 @@ public static partial class Lora
         ReadOnlyDeviceTensorSpan<T> a, ReadOnlyDeviceTensorSpan<T> b, ReadOnlyDeviceTensorSpan<float> s, float alpha, LoraDropout dropout,
         DeviceTensorSpan<float> ds, DeviceTensorSpan<float> da, DeviceTensorSpan<float> db, DeviceTensorSpan<T> dx) where T : unmanaged
     {
+        var (device, m, n, k, r) = CheckBackward(dy, x, a, b, s, alpha, ds, da, db, dx);
+        Input(w, nameof(w), device, n, k);
+        var dsv = EnqueueAdapterGradients(device, dy, x, b, s, alpha, dropout, ds, da, db, m, n, k, r);
+        EnqueueDx(device, dy, w, dsv, r, a.View.AsContiguous(), dropout, dx, m, n, k);
+    }
+
+    /// <summary>
+    /// Validates everything a backward pass needs except the base weight (dense or quantized: the caller checks it
+    /// against the returned N and K) and returns the device and the sizes.
+    /// </summary>
+    private static (ComputeDevice Device, int M, int N, int K, int R) CheckBackward<T>(ReadOnlyDeviceTensorSpan<T> dy,
+        ReadOnlyDeviceTensorSpan<T> x, ReadOnlyDeviceTensorSpan<T> a, ReadOnlyDeviceTensorSpan<T> b, ReadOnlyDeviceTensorSpan<float> s,
+        float alpha, DeviceTensorSpan<float> ds, DeviceTensorSpan<float> da, DeviceTensorSpan<float> db, DeviceTensorSpan<T> dx)
+        where T : unmanaged
+    {
         RequireHalfPrecision<T>(nameof(dy));
         var device = dy.Device;
         var (m, n) = Matrix(dy, nameof(dy), device);
         var (mx, k) = Matrix(x, nameof(x), device);
         if (mx != m) throw new ArgumentException($"x has lengths {Shape(x.Lengths)} but dy {Shape(dy.Lengths)} needs {m} rows.", nameof(x));
-        Input(w, nameof(w), device, n, k);
         var (r, ka) = Matrix(a, nameof(a), device);
         RequireRank(r, nameof(a), a.Lengths);
         if (ka != k) throw new ArgumentException($"a has lengths {Shape(a.Lengths)} but x {Shape(x.Lengths)} needs {k} columns.", nameof(a));
@@ -148,11 +162,19 @@ public static partial class Lora
         Output(da, nameof(da), device, r, k);
         Output(db, nameof(db), device, n, r);
         Output(dx, nameof(dx), device, m, k);
+        return (device, m, n, k, r);
+    }
 
+    /// <summary>Enqueues dS, dB and dA (the adapter's gradients, independent of how W is stored); returns dS for dX.</summary>
+    private static ArrayView<float> EnqueueAdapterGradients<T>(ComputeDevice device, ReadOnlyDeviceTensorSpan<T> dy,
+        ReadOnlyDeviceTensorSpan<T> x, ReadOnlyDeviceTensorSpan<T> b, ReadOnlyDeviceTensorSpan<float> s, float alpha, LoraDropout dropout,
+        DeviceTensorSpan<float> ds, DeviceTensorSpan<float> da, DeviceTensorSpan<float> db, int m, int n, int k, int r)
+        where T : unmanaged
+    {
         var dsv = ds.View.AsContiguous();
         EnqueueDsDb(device, dy.View.AsContiguous(), m, n, b.View.AsContiguous(), s.View.AsContiguous(), r, alpha, dsv, db.View.AsContiguous());
         EnqueueDa(device, dsv, x.View.AsContiguous(), m, k, r, dropout, da.View.AsContiguous());
-        EnqueueDx(device, dy, w, dsv, r, a.View.AsContiguous(), dropout, dx, m, n, k);
+        return dsv;
     }
 
     // ---- engine plumbing (arguments already validated) ----

@@ -78,27 +78,10 @@ public static partial class Lora
         ReadOnlyDeviceTensorSpan<T> a, ReadOnlyDeviceTensorSpan<T> b, ReadOnlyDeviceTensorSpan<float> s, float alpha, LoraDropout dropout,
         DeviceTensorSpan<float> ds, DeviceTensorSpan<float> da, DeviceTensorSpan<float> db, DeviceTensorSpan<T> dx) where T : unmanaged
     {
-        RequireHalfPrecision<T>(nameof(dy));
         ArgumentNullException.ThrowIfNull(w);
-        var device = dy.Device;
-        var (m, n) = Matrix(dy, nameof(dy), device);
-        var (mx, k) = Matrix(x, nameof(x), device);
-        if (mx != m) throw new ArgumentException($"x has lengths {Shape(x.Lengths)} but dy {Shape(dy.Lengths)} needs {m} rows.", nameof(x));
+        var (device, m, n, k, r) = CheckBackward(dy, x, a, b, s, alpha, ds, da, db, dx);
         RequireQuantized(w, device, n, k);
-        var (r, ka) = Matrix(a, nameof(a), device);
-        RequireRank(r, nameof(a), a.Lengths);
-        if (ka != k) throw new ArgumentException($"a has lengths {Shape(a.Lengths)} but x {Shape(x.Lengths)} needs {k} columns.", nameof(a));
-        Input(b, nameof(b), device, n, r);
-        Input(s, nameof(s), device, m, r);
-        RequireFinite(alpha, nameof(alpha));
-        Output(ds, nameof(ds), device, m, r);
-        Output(da, nameof(da), device, r, k);
-        Output(db, nameof(db), device, n, r);
-        Output(dx, nameof(dx), device, m, k);
-
-        var dsv = ds.View.AsContiguous();
-        EnqueueDsDb(device, dy.View.AsContiguous(), m, n, b.View.AsContiguous(), s.View.AsContiguous(), r, alpha, dsv, db.View.AsContiguous());
-        EnqueueDa(device, dsv, x.View.AsContiguous(), m, k, r, dropout, da.View.AsContiguous());
+        var dsv = EnqueueAdapterGradients(device, dy, x, b, s, alpha, dropout, ds, da, db, m, n, k, r);
         var dym = Matrix16.From(dy);
         var dxv = dx.View.AsContiguous();
         var av = a.View.AsContiguous();

@@ -1,5 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using Kernels.LowRank;
+using Kernels.Lora;
 using Kernels.Runtime;
 using Kernels.Tensors;
 using DeviceHalf = ILGPU.Half;
@@ -63,7 +63,7 @@ public class LoraBenchmarks
         set = LoraAdapterSet<DeviceHalf>.Create(device, k, n, adapters);
         batch = LoraBatch.FromSegments(device, [0, 1, m / 2, m / 2 + m / 4, m], [3, 0, 1, 2]);
         sMulti = device.Allocate<float>(m, set.MaxRank);
-        Lora.Shrink<DeviceHalf>(x, a, dropout, s);
+        Kernels.Lora.Lora.Shrink<DeviceHalf>(x, a, dropout, s);
         device.Synchronize();
     }
 
@@ -71,7 +71,7 @@ public class LoraBenchmarks
     [Benchmark]
     public void Forward()
     {
-        Lora.Forward<DeviceHalf>(x, w, a, b, null, 2f, dropout, s, y);
+        Kernels.Lora.Lora.Forward<DeviceHalf>(x, w, a, b, null, 2f, dropout, s, y);
         device.Synchronize();
     }
 
@@ -79,7 +79,7 @@ public class LoraBenchmarks
     [Benchmark]
     public void Backward()
     {
-        Lora.Backward<DeviceHalf>(dy, x, w, a, b, s, 2f, dropout, ds, da, db, dx);
+        Kernels.Lora.Lora.Backward<DeviceHalf>(dy, x, w, a, b, s, 2f, dropout, ds, da, db, dx);
         device.Synchronize();
     }
 
@@ -87,7 +87,7 @@ public class LoraBenchmarks
     [Benchmark]
     public void SegmentedForward()
     {
-        Lora.SegmentedForward<DeviceHalf>(x, w, null, set, batch, dropout, sMulti, y);
+        Kernels.Lora.Lora.SegmentedForward<DeviceHalf>(x, w, null, set, batch, dropout, sMulti, y);
         device.Synchronize();
     }
 

@@ -1,4 +1,4 @@
-using Kernels.LowRank;
+using Kernels.Lora;
 using Kernels.Quantization;
 using Kernels.Runtime;
 using Kernels.Tensors;
@@ -114,7 +114,7 @@ public sealed class LoraTour : ITourSuite
                 var y = device.Allocate<DeviceHalf>(m, n);
                 var run = new TourRun
                 {
-                    Launch = () => Lora.Forward<DeviceHalf>(xd, wd, ad, bd, biasd.ReadOnlySpan, alpha, dropout, s, y),
+                    Launch = () => Kernels.Lora.Lora.Forward<DeviceHalf>(xd, wd, ad, bd, biasd.ReadOnlySpan, alpha, dropout, s, y),
                     Verify = () =>
                     {
                         var rows = SpotRows(m);
@@ -173,12 +173,12 @@ public sealed class LoraTour : ITourSuite
                 var da = device.Allocate<float>(r, k);
                 var db = device.Allocate<float>(n, r);
                 var dx = device.Allocate<DeviceHalf>(m, k);
-                Lora.Shrink<DeviceHalf>(xd, ad, dropout, s);
-                var plan = Lora.BackwardPlan<DeviceHalf>(device, m, n, r);
+                Kernels.Lora.Lora.Shrink<DeviceHalf>(xd, ad, dropout, s);
+                var plan = Kernels.Lora.Lora.BackwardPlan<DeviceHalf>(device, m, n, r);
                 double fused = compulsory + (plan.Fused ? 1.0 : 2.0) * B * m * n + 8.0 * m * r;
                 var run = new TourRun
                 {
-                    Launch = () => Lora.Backward<DeviceHalf>(dyd, xd, wd, ad, bd, s, alpha, dropout, ds, da, db, dx),
+                    Launch = () => Kernels.Lora.Lora.Backward<DeviceHalf>(dyd, xd, wd, ad, bd, s, alpha, dropout, ds, da, db, dx),
                     Verify = () => VerifyBackward(x.Host, w.Host, a.Host, b.Host, dy.Host, s.ToArray(), ds.ToArray(), da.ToArray(),
                         db.ToArray(), dx.ToArray(), sh, alpha, dropout),
                     Bound = 2e-3,
@@ -308,7 +308,7 @@ public sealed class LoraTour : ITourSuite
                 var y = device.Allocate<DeviceHalf>(m, n);
                 var run = new TourRun
                 {
-                    Launch = () => Lora.SegmentedForward<DeviceHalf>(xd, wd, null, set, batch, dropout, s, y),
+                    Launch = () => Kernels.Lora.Lora.SegmentedForward<DeviceHalf>(xd, wd, null, set, batch, dropout, s, y),
                     Verify = () =>
                     {
                         var rows = SpotRows(m);
@@ -359,7 +359,7 @@ public sealed class LoraTour : ITourSuite
                 var y = device.Allocate<DeviceHalf>(m, n);
                 var run = new TourRun
                 {
-                    Launch = () => Lora.QuantizedForward<DeviceHalf>(xd, q, ad, bd, null, alpha, dropout, s, y),
+                    Launch = () => Kernels.Lora.Lora.QuantizedForward<DeviceHalf>(xd, q, ad, bd, null, alpha, dropout, s, y),
                     Verify = () =>
                     {
                         using var wdq = device.Allocate<DeviceHalf>((nint)((long)n * k));
@@ -408,7 +408,7 @@ public sealed class LoraTour : ITourSuite
                 var y = device.Upload<DeviceHalf>(y0.Typed, m, n);
                 var run = new TourRun
                 {
-                    Launch = () => Lora.Bgmv<DeviceHalf>(xd, set, batch, y),
+                    Launch = () => Kernels.Lora.Lora.Bgmv<DeviceHalf>(xd, set, batch, y),
                     Verify = () =>
                     {
                         // One launch happened before Verify: y = y0 + delta.

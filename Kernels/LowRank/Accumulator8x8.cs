@@ -1,3 +1,5 @@
+using Kernels.Tensors;
+
 namespace Kernels.LowRank;
 
 /// <summary>

@@ -1,5 +1,6 @@
 using ILGPU;
 using Kernels.Engine;
+using Kernels.Tensors;
 
 namespace Kernels.LowRank;
 

@@ -1,6 +1,7 @@
 using ILGPU;
 using ILGPU.Runtime;
 using Kernels.Runtime;
+using Kernels.Tensors;
 
 namespace Kernels.LowRank;
 

@@ -1,5 +1,6 @@
 using ILGPU;
 using Kernels.Cuda.Primitives;
+using Kernels.Tensors;
 
 namespace Kernels.LowRank;
 

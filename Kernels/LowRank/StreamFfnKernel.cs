@@ -1,4 +1,5 @@
 using ILGPU;
+using Kernels.Tensors;
 
 namespace Kernels.LowRank;
 

@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using Kernels.Tensors;
 
 namespace Kernels.Quantization;
 

@@ -1,4 +1,4 @@
-namespace Kernels.LowRank;
+namespace Kernels.Lora;
 
 /// <summary>
 /// CPU references of the LoRA operations in f64 over host spans (inputs already widened to f32; the dropout mask is

@@ -5,7 +5,7 @@ using Kernels.Runtime;
 using Kernels.Tensors;
 using DeviceHalf = ILGPU.Half;
 
-namespace Kernels.LowRank;
+namespace Kernels.Lora;
 
 /// <summary>
 /// QLoRA's base weight inside the tile engine: a weight-tile producer that dequantizes a block-wise quantized W

@@ -3,7 +3,7 @@ using ILGPU.Runtime;
 using Kernels.Runtime;
 using Kernels.Tensors;
 
-namespace Kernels.LowRank;
+namespace Kernels.Lora;
 
 /// <summary>
 /// Which adapter each token row of a multi-adapter batch uses, as a per-row table on the device (−1 = no adapter).

@@ -1,6 +1,6 @@
 using Kernels.Engine;
 
-namespace Kernels.LowRank;
+namespace Kernels.Lora;
 
 /// <summary>
 /// Weight-tile producer for dX = dY·W: the engine multiplies by its weight operand's rows, so for dX it needs Wᵀ

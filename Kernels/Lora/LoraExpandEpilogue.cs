@@ -2,7 +2,7 @@ using ILGPU;
 using Kernels.Engine;
 using Kernels.Tensors;
 
-namespace Kernels.LowRank;
+namespace Kernels.Lora;
 
 /// <summary>
 /// The fused LoRA forward's tile-engine epilogue (LoRAFusion's <c>xw_sb</c> finish): each output element of the base

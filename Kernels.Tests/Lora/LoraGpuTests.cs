@@ -1,10 +1,10 @@
-using Kernels.LowRank;
+using Kernels.Lora;
 using Kernels.Quantization;
 using Kernels.Tests.Harness;
 using Xunit;
 using DeviceHalf = ILGPU.Half;
 
-namespace Kernels.Tests.LowRank;
+namespace Kernels.Tests.Lora;
 
 /// <summary>The LoRA operations on a real GPU (real mma.sync, cp.async, 256-thread groups) against the f64 reference; skipped without CUDA.</summary>
 public class LoraGpuTests
@@ -25,7 +25,7 @@ public class LoraGpuTests
 
         using var s = LoraTestData.Poisoned(device, m, r);
         using var y = LoraTestData.PoisonedOf<DeviceHalf>(device, m, n);
-        Lora.Forward<DeviceHalf>(x.Device, w.Device, a.Device, b.Device, null, alpha, dropout, s, y);
+        Kernels.Lora.Lora.Forward<DeviceHalf>(x.Device, w.Device, a.Device, b.Device, null, alpha, dropout, s, y);
         var ey = new double[m * n];
         LoraReference.Forward(x.Host, w.Host, a.Host, b.Host, [], m, k, n, r, alpha, dropout, ey);
         Compare.Close(Compare.ToFloat<DeviceHalf>(y.ToArray()), ey, Compare.F16, "GPU forward", seed);
@@ -34,7 +34,7 @@ public class LoraGpuTests
         using var da = LoraTestData.Poisoned(device, r, k);
         using var db = LoraTestData.Poisoned(device, n, r);
         using var dx = LoraTestData.PoisonedOf<DeviceHalf>(device, m, k);
-        Lora.Backward<DeviceHalf>(dy.Device, x.Device, w.Device, a.Device, b.Device, s, alpha, dropout, ds, da, db, dx);
+        Kernels.Lora.Lora.Backward<DeviceHalf>(dy.Device, x.Device, w.Device, a.Device, b.Device, s, alpha, dropout, ds, da, db, dx);
         var eds = new double[m * r];
         var eda = new double[r * k];
         var edb = new double[n * r];
@@ -45,21 +45,21 @@ public class LoraGpuTests
         Compare.Close(db.ToArray(), edb, 1e-4, "GPU dB", seed);
         Compare.Close(Compare.ToFloat<DeviceHalf>(dx.ToArray()), edx, Compare.F16, "GPU dX", seed);
         var daFirst = da.ToArray();
-        Lora.Backward<DeviceHalf>(dy.Device, x.Device, w.Device, a.Device, b.Device, s, alpha, dropout, ds, da, db, dx);
+        Kernels.Lora.Lora.Backward<DeviceHalf>(dy.Device, x.Device, w.Device, a.Device, b.Device, s, alpha, dropout, ds, da, db, dx);
         Compare.Exact<float>(da.ToArray(), daFirst, "GPU dA is deterministic", seed);
 
         var (typed, host) = LoraTestData.Adapters<DeviceHalf>(seed, k, n, 8, 16, 64);
         using var set = LoraAdapterSet<DeviceHalf>.Create(device, k, n, typed);
         using var batch = LoraBatch.FromSegments(device, [0, 1, 300, 301, 700, m], [2, 0, -1, 1, 2]);
         using var sm = LoraTestData.Poisoned(device, m, set.MaxRank);
-        Lora.SegmentedForward<DeviceHalf>(x.Device, w.Device, null, set, batch, dropout, sm, y);
+        Kernels.Lora.Lora.SegmentedForward<DeviceHalf>(x.Device, w.Device, null, set, batch, dropout, sm, y);
         LoraReference.SegmentedForward(x.Host, w.Host, [], host, batch.RowAdapters, m, k, n, dropout, ey);
         Compare.Close(Compare.ToFloat<DeviceHalf>(y.ToArray()), ey, Compare.F16, "GPU SGMV forward", seed);
 
         using var q = BlockwiseQuantized.Quantize<DeviceHalf>(w.Device.ReadOnlySpan.Reshape(n * k), CodeBook.NF4, 64, nested: true);
         using var wdq = device.Allocate<DeviceHalf>(n, k);
         q.Dequantize<DeviceHalf>(wdq.Span.Reshape(n * k));
-        Lora.QuantizedForward<DeviceHalf>(x.Device, q, a.Device, b.Device, null, alpha, dropout, s, y);
+        Kernels.Lora.Lora.QuantizedForward<DeviceHalf>(x.Device, q, a.Device, b.Device, null, alpha, dropout, s, y);
         LoraReference.Forward(x.Host, Compare.ToFloat<DeviceHalf>(wdq.ToArray()), a.Host, b.Host, [], m, k, n, r, alpha, dropout, ey);
         Compare.Close(Compare.ToFloat<DeviceHalf>(y.ToArray()), ey, Compare.F16, "GPU QLoRA forward", seed);
     }

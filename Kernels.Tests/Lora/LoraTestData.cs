@@ -1,9 +1,9 @@
-using Kernels.LowRank;
+using Kernels.Lora;
 using Kernels.Runtime;
 using Kernels.Tensors;
 using Kernels.Tests.Harness;
 
-namespace Kernels.Tests.LowRank;
+namespace Kernels.Tests.Lora;
 
 /// <summary>Random LoRA operands, rounded to the element type once so device and reference see the same values.</summary>
 internal sealed class LoraOperand<T> : IDisposable where T : unmanaged

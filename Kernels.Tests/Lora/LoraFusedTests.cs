@@ -1,10 +1,10 @@
-using Kernels.LowRank;
+using Kernels.Lora;
 using Kernels.Tensors;
 using Kernels.Tests.Harness;
 using Xunit;
 using DeviceHalf = ILGPU.Half;
 
-namespace Kernels.Tests.LowRank;
+namespace Kernels.Tests.Lora;
 
 /// <summary>The fused forward, the full backward and the multi-adapter forward (tile engine + LoRA epilogues) against the f64 reference.</summary>
 public class LoraFusedTests
@@ -38,7 +38,7 @@ public class LoraFusedTests
         var dropout = LoraTestData.Dropout(seed, p);
         using var s = LoraTestData.Poisoned(device, m, r);
         using var y = LoraTestData.PoisonedOf<T>(device, m, n);
-        Lora.Forward<T>(x.Device, w.Device, a.Device, b.Device, withBias ? bias.Device.ReadOnlySpan : null, alpha, dropout, s, y);
+        Kernels.Lora.Lora.Forward<T>(x.Device, w.Device, a.Device, b.Device, withBias ? bias.Device.ReadOnlySpan : null, alpha, dropout, s, y);
         var got = Compare.ToFloat<T>(y.ToArray());
         Poison.AssertAllWritten<float>(got, "Y", seed);
         var expected = new double[m * n];
@@ -74,12 +74,12 @@ public class LoraFusedTests
         var dropout = LoraTestData.Dropout(seed, p);
         using var s = LoraTestData.Poisoned(device, m, r);
         using var y = device.Allocate<T>(m, n);
-        Lora.Forward<T>(x.Device, w.Device, a.Device, b.Device, null, alpha, dropout, s, y);
+        Kernels.Lora.Lora.Forward<T>(x.Device, w.Device, a.Device, b.Device, null, alpha, dropout, s, y);
         using var ds = LoraTestData.Poisoned(device, m, r);
         using var da = LoraTestData.Poisoned(device, r, k);
         using var db = LoraTestData.Poisoned(device, n, r);
         using var dx = LoraTestData.PoisonedOf<T>(device, m, k);
-        Lora.Backward<T>(dy.Device, x.Device, w.Device, a.Device, b.Device, s, alpha, dropout, ds, da, db, dx);
+        Kernels.Lora.Lora.Backward<T>(dy.Device, x.Device, w.Device, a.Device, b.Device, s, alpha, dropout, ds, da, db, dx);
 
         var eds = new double[m * r];
         var eda = new double[r * k];
@@ -114,12 +114,12 @@ public class LoraFusedTests
         using var zero = new LoraOperand<DeviceHalf>(device, new float[size * size], size, size);
         using var s = LoraTestData.Poisoned(device, size, size);
         using var y = device.Allocate<DeviceHalf>(size, size);
-        Lora.Forward<DeviceHalf>(x.Device, zero.Device, eye.Device, eye.Device, null, 1f, dropout, s, y);
+        Kernels.Lora.Lora.Forward<DeviceHalf>(x.Device, zero.Device, eye.Device, eye.Device, null, 1f, dropout, s, y);
         using var ds = LoraTestData.Poisoned(device, size, size);
         using var da = LoraTestData.Poisoned(device, size, size);
         using var db = LoraTestData.Poisoned(device, size, size);
         using var dx = LoraTestData.PoisonedOf<DeviceHalf>(device, size, size);
-        Lora.Backward<DeviceHalf>(eye.Device, x.Device, zero.Device, ones.Device, eye.Device, s, 1f, dropout, ds, da, db, dx);
+        Kernels.Lora.Lora.Backward<DeviceHalf>(eye.Device, x.Device, zero.Device, ones.Device, eye.Device, s, 1f, dropout, ds, da, db, dx);
         var expected = new float[size * size];
         for (int e = 0; e < expected.Length; e++) expected[e] = dropout.Keeps(e) ? 2f : 0f;
         Compare.Exact<float>(s.ToArray(), expected, "forward mask (S = drop(X))", seed);
@@ -152,7 +152,7 @@ public class LoraFusedTests
         var dropout = LoraTestData.Dropout(seed, 0.1f);
         using var s = LoraTestData.Poisoned(device, m, set.MaxRank);
         using var y = LoraTestData.PoisonedOf<DeviceHalf>(device, m, n);
-        Lora.SegmentedForward<DeviceHalf>(x.Device, w.Device, bias.Device.ReadOnlySpan, set, batch, dropout, s, y);
+        Kernels.Lora.Lora.SegmentedForward<DeviceHalf>(x.Device, w.Device, bias.Device.ReadOnlySpan, set, batch, dropout, s, y);
         var got = Compare.ToFloat<DeviceHalf>(y.ToArray());
         Poison.AssertAllWritten<float>(got, "Y", seed);
         Poison.AssertAllWritten<float>(s.ToArray(), "S", seed);
@@ -176,28 +176,28 @@ public class LoraFusedTests
         using var y = LoraTestData.PoisonedOf<DeviceHalf>(device, 3, 5);
         var sBefore = s.ToArray();
         var yBefore = y.ToArray();
-        Assert.Throws<ArgumentException>(() => Lora.Forward<DeviceHalf>(x.Device, w.Device, a.Device, b3.Device, null, 1f, default, s, y)); // rank 4 vs 3
-        Assert.Throws<ArgumentException>(() => Lora.Forward<DeviceHalf>(x.Device, w.Device, a.Device, b4.Device, bias.Device.ReadOnlySpan, 1f, default, s, y));
-        Assert.Throws<ArgumentOutOfRangeException>(() => Lora.Forward<DeviceHalf>(x.Device, w.Device, a.Device, b4.Device, null, float.NaN, default, s, y));
+        Assert.Throws<ArgumentException>(() => Kernels.Lora.Lora.Forward<DeviceHalf>(x.Device, w.Device, a.Device, b3.Device, null, 1f, default, s, y)); // rank 4 vs 3
+        Assert.Throws<ArgumentException>(() => Kernels.Lora.Lora.Forward<DeviceHalf>(x.Device, w.Device, a.Device, b4.Device, bias.Device.ReadOnlySpan, 1f, default, s, y));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Kernels.Lora.Lora.Forward<DeviceHalf>(x.Device, w.Device, a.Device, b4.Device, null, float.NaN, default, s, y));
         using var xf = device.Upload<float>(new float[24], 3, 8);
         using var wf = device.Upload<float>(new float[40], 5, 8);
         using var af = device.Upload<float>(new float[32], 4, 8);
         using var bf = device.Upload<float>(new float[20], 5, 4);
         using var yf = LoraTestData.Poisoned(device, 3, 5);
-        Assert.Throws<ArgumentException>(() => Lora.Forward<float>(xf, wf, af, bf, null, 1f, default, s, yf)); // f32 has no tensor-core path
+        Assert.Throws<ArgumentException>(() => Kernels.Lora.Lora.Forward<float>(xf, wf, af, bf, null, 1f, default, s, yf)); // f32 has no tensor-core path
 
         var (typed, _) = LoraTestData.Adapters<DeviceHalf>(seed, 8, 5, 4, 2);
         using var set = LoraAdapterSet<DeviceHalf>.Create(device, 8, 5, typed);
         using var unknown = LoraBatch.FromSegments(device, [0, 1, 3], [1, 2]);
-        Assert.Throws<ArgumentOutOfRangeException>(() => Lora.SegmentedForward<DeviceHalf>(x.Device, w.Device, null, set, unknown, default, s, y));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Kernels.Lora.Lora.SegmentedForward<DeviceHalf>(x.Device, w.Device, null, set, unknown, default, s, y));
         using var tooFew = LoraBatch.FromSegments(device, [0, 2], [1]);
-        Assert.Throws<ArgumentException>(() => Lora.SegmentedForward<DeviceHalf>(x.Device, w.Device, null, set, tooFew, default, s, y));
+        Assert.Throws<ArgumentException>(() => Kernels.Lora.Lora.SegmentedForward<DeviceHalf>(x.Device, w.Device, null, set, tooFew, default, s, y));
 
         using var dx = LoraTestData.PoisonedOf<DeviceHalf>(device, 3, 8);
         var dxBefore = dx.ToArray();
         using var dsWrong = device.Upload<float>(new float[9], 3, 3);
         using var dy = LoraOperand<DeviceHalf>.Random(device, seed, 1f, 3, 5);
-        Assert.Throws<ArgumentException>(() => Lora.BackwardDx<DeviceHalf>(dy.Device, w.Device, dsWrong, a.Device, default, dx));
+        Assert.Throws<ArgumentException>(() => Kernels.Lora.Lora.BackwardDx<DeviceHalf>(dy.Device, w.Device, dsWrong, a.Device, default, dx));
         Poison.AssertUnchanged(s, sBefore, "S");
         LoraTestData.AssertBitsUnchanged(y, yBefore, "Y");
         LoraTestData.AssertBitsUnchanged(dx, dxBefore, "dX");

@@ -1,6 +1,6 @@
 using Kernels.Runtime;
 
-namespace Kernels.LowRank;
+namespace Kernels.Lora;
 
 /// <summary>
 /// LoRA dropout on the adapter input, drop(X) = mask ⊙ X / (1 − p), with a counter-based mask: element (m, k) of an

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Kernels.LowRank;
+namespace Kernels.Tensors;
 
 /// <summary>
 /// Four f32 values as one 16-byte struct: loads and stores of it through a <c>Cast&lt;Float4&gt;()</c> view become

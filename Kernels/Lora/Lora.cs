@@ -4,7 +4,7 @@ using Kernels.Runtime;
 using Kernels.Tensors;
 using DeviceHalf = ILGPU.Half;
 
-namespace Kernels.LowRank;
+namespace Kernels.Lora;
 
 /// <summary>
 /// Fused LoRA (LoRAFusion, Punica): Y = X·Wᵀ + α·(drop(X)·Aᵀ)·Bᵀ (+ bias) with PEFT's layouts — X M×K tokens,

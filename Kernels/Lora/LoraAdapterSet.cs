@@ -3,7 +3,7 @@ using ILGPU.Runtime;
 using Kernels.Runtime;
 using Kernels.Tensors;
 
-namespace Kernels.LowRank;
+namespace Kernels.Lora;
 
 /// <summary>
 /// One LoRA adapter on the host, in PEFT's layout: <see cref="A"/> is r×K (lora_A.weight), <see cref="B"/> is N×r

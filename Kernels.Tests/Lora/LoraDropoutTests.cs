@@ -1,8 +1,8 @@
-using Kernels.LowRank;
+using Kernels.Lora;
 using Kernels.Tests.Harness;
 using Xunit;
 
-namespace Kernels.Tests.LowRank;
+namespace Kernels.Tests.Lora;
 
 /// <summary>The dropout mask: its statistics, and that the forward and the backward kernels apply the same mask.</summary>
 public class LoraDropoutTests
@@ -41,12 +41,12 @@ public class LoraDropoutTests
         using var x = device.Upload<float>(Enumerable.Repeat(1f, size * size).ToArray(), size, size);
         using var eye = device.Upload<float>(identity, size, size);
         using var s = LoraTestData.Poisoned(device, size, size);
-        Lora.Shrink<float>(x, eye, dropout, s);
+        Kernels.Lora.Lora.Shrink<float>(x, eye, dropout, s);
         using var ds = LoraTestData.Poisoned(device, size, size);
         using var db = LoraTestData.Poisoned(device, size, size);
         using var da = LoraTestData.Poisoned(device, size, size);
-        Lora.BackwardDsDb<float>(eye, eye, s, 1f, ds, db);
-        Lora.BackwardDa<float>(ds, x, dropout, da);
+        Kernels.Lora.Lora.BackwardDsDb<float>(eye, eye, s, 1f, ds, db);
+        Kernels.Lora.Lora.BackwardDa<float>(ds, x, dropout, da);
 
         var expected = new float[size * size];
         for (int e = 0; e < expected.Length; e++) expected[e] = dropout.Keeps(e) ? 2f : 0f;

@@ -1,4 +1,4 @@
-namespace Kernels.LowRank;
+namespace Kernels.Lora;
 
 /// <summary>
 /// How <see cref="Lora.BackwardDsDb{T}"/> runs for one shape: the one-pass kernel (<see cref="LoraDsDbSweep"/>, dY

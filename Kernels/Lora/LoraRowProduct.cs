@@ -3,7 +3,7 @@ using ILGPU.Runtime;
 using Kernels.Runtime;
 using Kernels.Tensors;
 
-namespace Kernels.LowRank;
+namespace Kernels.Lora;
 
 /// <summary>
 /// The rank-space product of one token row with an adapter factor: out[m, j] = c·Σ_t in(m, t)·E_a(j, t) for

@@ -4,7 +4,7 @@ using Kernels.Runtime;
 using Kernels.Tensors;
 using DeviceHalf = ILGPU.Half;
 
-namespace Kernels.LowRank;
+namespace Kernels.Lora;
 
 public static partial class Lora
 {

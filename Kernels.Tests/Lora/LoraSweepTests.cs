@@ -1,11 +1,11 @@
 using ILGPU.Runtime.Cuda;
-using Kernels.LowRank;
+using Kernels.Lora;
 using Kernels.Tensors;
 using Kernels.Tests.Harness;
 using Xunit;
 using DeviceHalf = ILGPU.Half;
 
-namespace Kernels.Tests.LowRank;
+namespace Kernels.Tests.Lora;
 
 /// <summary>The one-pass dS/dB sweep (<see cref="LoraDsDbSweep"/>) and the byte model that chooses it.</summary>
 public class LoraSweepTests
@@ -38,7 +38,7 @@ public class LoraSweepTests
         using var s = device.Upload<float>(sHost, m, r);
         using var ds = LoraTestData.Poisoned(device, m, r);
         using var db = LoraTestData.Poisoned(device, n, r);
-        void Run() => Lora.EnqueueDsDb(device, dy.Device.View.AsContiguous(), m, n, b.Device.View.AsContiguous(), s.View.AsContiguous(),
+        void Run() => Kernels.Lora.Lora.EnqueueDsDb(device, dy.Device.View.AsContiguous(), m, n, b.Device.View.AsContiguous(), s.View.AsContiguous(),
             r, alpha, ds.View.AsContiguous(), db.View.AsContiguous(), fused: true);
         Run();
         var gotDs = ds.ToArray();
@@ -73,7 +73,7 @@ public class LoraSweepTests
         Assert.Equal(2, LoraBackwardPlan.For(7, 40, 1, 2, 4).Splits);
         // The tour's CPU shape runs the sweep too.
         Assert.True(LoraBackwardPlan.For(24, 48, 16, 2, 4).Fused);
-        Assert.True(Lora.BackwardPlan<DeviceHalf>(Devices.CpuSmall, 24, 48, 16).Fused);
+        Assert.True(Kernels.Lora.Lora.BackwardPlan<DeviceHalf>(Devices.CpuSmall, 24, 48, 16).Fused);
     }
 
     [Fact]

@@ -1,8 +1,8 @@
-using Kernels.LowRank;
+using Kernels.Lora;
 using Kernels.Tests.Harness;
 using Xunit;
 
-namespace Kernels.Tests.LowRank;
+namespace Kernels.Tests.Lora;
 
 /// <summary>Bad input is rejected before anything is launched, and destinations stay untouched.</summary>
 public class LoraValidationTests
@@ -15,10 +15,10 @@ public class LoraValidationTests
         using var a = device.Upload<float>(new float[3 * 7], 3, 7);
         using var s = LoraTestData.Poisoned(device, 4, 3);
         var before = s.ToArray();
-        Assert.Throws<ArgumentException>(() => Lora.Shrink<float>(x, a, default, s));
+        Assert.Throws<ArgumentException>(() => Kernels.Lora.Lora.Shrink<float>(x, a, default, s));
         using var s2 = LoraTestData.Poisoned(device, 4, 2);
         using var a2 = device.Upload<float>(new float[3 * 6], 3, 6);
-        var ex = Assert.Throws<ArgumentException>(() => Lora.Shrink<float>(x, a2, default, s2));
+        var ex = Assert.Throws<ArgumentException>(() => Kernels.Lora.Lora.Shrink<float>(x, a2, default, s2));
         Assert.Contains("s", ex.ParamName);
         Poison.AssertUnchanged(s, before, "S");
     }
@@ -34,14 +34,14 @@ public class LoraValidationTests
         using var db = LoraTestData.Poisoned(device, 5, 3);
         var beforeDs = ds.ToArray();
         var beforeDb = db.ToArray();
-        Assert.Throws<ArgumentException>(() => Lora.BackwardDsDb<float>(dy, b, s, 1f, ds, db));
+        Assert.Throws<ArgumentException>(() => Kernels.Lora.Lora.BackwardDsDb<float>(dy, b, s, 1f, ds, db));
         Poison.AssertUnchanged(ds, beforeDs, "dS");
         Poison.AssertUnchanged(db, beforeDb, "dB");
 
         using var x = device.Upload<float>(new float[4 * 2], 4, 2);
         using var da = LoraTestData.Poisoned(device, 3, 2);
         var beforeDa = da.ToArray();
-        Assert.Throws<ArgumentException>(() => Lora.BackwardDa<float>(s, x, default, da)); // dS rank 2, dA rank 3
+        Assert.Throws<ArgumentException>(() => Kernels.Lora.Lora.BackwardDa<float>(s, x, default, da)); // dS rank 2, dA rank 3
         Poison.AssertUnchanged(da, beforeDa, "dA");
     }
 
@@ -68,12 +68,12 @@ public class LoraValidationTests
         using var y = LoraTestData.Poisoned(device, 3, 3);
         var before = y.ToArray();
         using var unknown = LoraBatch.FromTokens(device, [0, 2, -1]);            // id 2 of 2 adapters
-        Assert.Throws<ArgumentOutOfRangeException>(() => Lora.Bgmv<float>(x, set, unknown, y));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Kernels.Lora.Lora.Bgmv<float>(x, set, unknown, y));
         using var shortBatch = LoraBatch.FromSegments(device, [0, 2], [1]);   // covers 2 of 3 rows
-        Assert.Throws<ArgumentException>(() => Lora.Bgmv<float>(x, set, shortBatch, y));
+        Assert.Throws<ArgumentException>(() => Kernels.Lora.Lora.Bgmv<float>(x, set, shortBatch, y));
         using var wrongK = device.Upload<float>(new float[3 * 5], 3, 5);
         using var ok = LoraBatch.FromTokens(device, [0, 1, -1]);
-        Assert.Throws<ArgumentException>(() => Lora.Bgmv<float>(wrongK, set, ok, y));
+        Assert.Throws<ArgumentException>(() => Kernels.Lora.Lora.Bgmv<float>(wrongK, set, ok, y));
         Poison.AssertUnchanged(y, before, "y");
     }
 

@@ -1,12 +1,12 @@
 using ILGPU.Runtime.Cuda;
 using Kernels.Engine;
-using Kernels.LowRank;
+using Kernels.Lora;
 using Kernels.Tensors;
 using Kernels.Tests.Harness;
 using Xunit;
 using DeviceHalf = ILGPU.Half;
 
-namespace Kernels.Tests.LowRank;
+namespace Kernels.Tests.Lora;
 
 /// <summary>The fused LoRA kernels compile to PTX without a GPU, and the GEMM-shaped ones run on tensor cores.</summary>
 public class LoraPtxTests

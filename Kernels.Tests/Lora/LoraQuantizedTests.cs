@@ -1,11 +1,11 @@
-using Kernels.LowRank;
+using Kernels.Lora;
 using Kernels.Quantization;
 using Kernels.Tensors;
 using Kernels.Tests.Harness;
 using Xunit;
 using DeviceHalf = ILGPU.Half;
 
-namespace Kernels.Tests.LowRank;
+namespace Kernels.Tests.Lora;
 
 /// <summary>QLoRA: the base weight dequantized inside the engine equals dequantize-then-multiply.</summary>
 public class LoraQuantizedTests
@@ -49,7 +49,7 @@ public class LoraQuantizedTests
 
         using var s = LoraTestData.Poisoned(device, m, r);
         using var y = LoraTestData.PoisonedOf<T>(device, m, n);
-        Lora.QuantizedForward<T>(x.Device, q, a.Device, b.Device, bias.Device.ReadOnlySpan, alpha, dropout, s, y);
+        Kernels.Lora.Lora.QuantizedForward<T>(x.Device, q, a.Device, b.Device, bias.Device.ReadOnlySpan, alpha, dropout, s, y);
         var got = Compare.ToFloat<T>(y.ToArray());
         Poison.AssertAllWritten<float>(got, "Y", seed);
         var expected = new double[m * n];
@@ -60,14 +60,14 @@ public class LoraQuantizedTests
         // The same tiles reach the tensor cores as with the dequantized copy: identical bits.
         using var s2 = device.Allocate<float>(m, r);
         using var y2 = device.Allocate<T>(m, n);
-        Lora.Forward<T>(x.Device, wdq, a.Device, b.Device, bias.Device.ReadOnlySpan, alpha, dropout, s2, y2);
+        Kernels.Lora.Lora.Forward<T>(x.Device, wdq, a.Device, b.Device, bias.Device.ReadOnlySpan, alpha, dropout, s2, y2);
         LoraTestData.AssertBitsUnchanged(y, y2.ToArray(), $"QLoRA Y equals dense-on-dequantized Y ({tag})");
 
         using var ds = LoraTestData.Poisoned(device, m, r);
         using var da = LoraTestData.Poisoned(device, r, k);
         using var db = LoraTestData.Poisoned(device, n, r);
         using var dx = LoraTestData.PoisonedOf<T>(device, m, k);
-        Lora.QuantizedBackward<T>(dy.Device, x.Device, q, a.Device, b.Device, s, alpha, dropout, ds, da, db, dx);
+        Kernels.Lora.Lora.QuantizedBackward<T>(dy.Device, x.Device, q, a.Device, b.Device, s, alpha, dropout, ds, da, db, dx);
         var gotDx = Compare.ToFloat<T>(dx.ToArray());
         Poison.AssertAllWritten<float>(gotDx, "dX", seed);
         var eds = new double[m * r];
@@ -92,7 +92,7 @@ public class LoraQuantizedTests
         using var s = LoraTestData.Poisoned(device, 3, 2);
         using var y = LoraTestData.PoisonedOf<DeviceHalf>(device, 3, 5);
         var before = y.ToArray();
-        Assert.Throws<ArgumentException>(() => Lora.QuantizedForward<DeviceHalf>(x.Device, q, a.Device, b.Device, null, 1f, default, s, y));
+        Assert.Throws<ArgumentException>(() => Kernels.Lora.Lora.QuantizedForward<DeviceHalf>(x.Device, q, a.Device, b.Device, null, 1f, default, s, y));
         LoraTestData.AssertBitsUnchanged(y, before, "Y");
     }
 }

@@ -1,10 +1,10 @@
-using Kernels.LowRank;
+using Kernels.Lora;
 using Kernels.Tensors;
 using Kernels.Tests.Harness;
 using Xunit;
 using DeviceHalf = ILGPU.Half;
 
-namespace Kernels.Tests.LowRank;
+namespace Kernels.Tests.Lora;
 
 /// <summary>The adapter pool, batches and the BGMV decode path.</summary>
 public class LoraMultiAdapterTests
@@ -30,7 +30,7 @@ public class LoraMultiAdapterTests
         using var batch = LoraBatch.FromTokens(device, indices);
         using var x = LoraOperand<T>.Random(device, seed, 1f, m, k);
         using var y = LoraOperand<T>.Random(device, seed, 1f, m, n);
-        Lora.Bgmv<T>(x.Device, set, batch, y.Device);
+        Kernels.Lora.Lora.Bgmv<T>(x.Device, set, batch, y.Device);
         var expected = y.Host.Select(v => (double)v).ToArray();
         LoraReference.Bgmv(x.Host, host, indices, m, k, n, expected);
         var got = Compare.ToFloat<T>(y.Device.ToArray());

@@ -1,6 +1,6 @@
 using ILGPU;
 
-namespace Kernels.LowRank;
+namespace Kernels.Lora;
 
 /// <summary>
 /// Kernel-side answer to "which adapter does row m use, and where are its factors": one implementation for a single

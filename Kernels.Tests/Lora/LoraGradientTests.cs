@@ -1,10 +1,10 @@
-using Kernels.LowRank;
+using Kernels.Lora;
 using Kernels.Tensors;
 using Kernels.Tests.Harness;
 using Xunit;
 using DeviceHalf = ILGPU.Half;
 
-namespace Kernels.Tests.LowRank;
+namespace Kernels.Tests.Lora;
 
 /// <summary>The rank-space kernels (shrink, dS, dB, dA) against the f64 reference.</summary>
 public class LoraGradientTests
@@ -35,7 +35,7 @@ public class LoraGradientTests
         using var a = LoraOperand<T>.Random(device, seed, 0.5f, r, k);
         var dropout = LoraTestData.Dropout(seed, p);
         using var s = LoraTestData.Poisoned(device, m, r);
-        Lora.Shrink<T>(x.Device, a.Device, dropout, s);
+        Kernels.Lora.Lora.Shrink<T>(x.Device, a.Device, dropout, s);
         var got = s.ToArray();
         Poison.AssertAllWritten<float>(got, "S", seed);
         var expected = new double[m * r];
@@ -63,12 +63,12 @@ public class LoraGradientTests
         var dropout = LoraTestData.Dropout(seed, p);
 
         using var s = LoraTestData.Poisoned(device, m, r);
-        Lora.Shrink<DeviceHalf>(x.Device, a.Device, dropout, s);
+        Kernels.Lora.Lora.Shrink<DeviceHalf>(x.Device, a.Device, dropout, s);
         using var ds = LoraTestData.Poisoned(device, m, r);
         using var db = LoraTestData.Poisoned(device, n, r);
         using var da = LoraTestData.Poisoned(device, r, k);
-        Lora.BackwardDsDb<DeviceHalf>(dy.Device, b.Device, s, alpha, ds, db);
-        Lora.BackwardDa<DeviceHalf>(ds, x.Device, dropout, da);
+        Kernels.Lora.Lora.BackwardDsDb<DeviceHalf>(dy.Device, b.Device, s, alpha, ds, db);
+        Kernels.Lora.Lora.BackwardDa<DeviceHalf>(ds, x.Device, dropout, da);
 
         var eds = new double[m * r];
         var eda = new double[r * k];
@@ -84,8 +84,8 @@ public class LoraGradientTests
 
         // Deterministic: a second run gives the same bits.
         var first = (db.ToArray(), da.ToArray());
-        Lora.BackwardDsDb<DeviceHalf>(dy.Device, b.Device, s, alpha, ds, db);
-        Lora.BackwardDa<DeviceHalf>(ds, x.Device, dropout, da);
+        Kernels.Lora.Lora.BackwardDsDb<DeviceHalf>(dy.Device, b.Device, s, alpha, ds, db);
+        Kernels.Lora.Lora.BackwardDa<DeviceHalf>(ds, x.Device, dropout, da);
         Compare.Exact<float>(db.ToArray(), first.Item1, "dB rerun", seed);
         Compare.Exact<float>(da.ToArray(), first.Item2, "dA rerun", seed);
     }

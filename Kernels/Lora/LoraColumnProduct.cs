@@ -4,7 +4,7 @@ using Kernels.Engine;
 using Kernels.Runtime;
 using Kernels.Tensors;
 
-namespace Kernels.LowRank;
+namespace Kernels.Lora;
 
 /// <summary>
 /// The rank-space reductions over tokens of the LoRA backward: dA = dSᵀ·drop(X) (r×K, the mask regenerated from the

@@ -2,7 +2,7 @@ using ILGPU;
 using Kernels.Tensors;
 using DeviceHalf = ILGPU.Half;
 
-namespace Kernels.LowRank;
+namespace Kernels.Tensors;
 
 /// <summary>
 /// A 16-bit element type seen as raw bits, so 16-byte vector loads (<see cref="Kernels.Cuda.Primitives.UInt4"/>,

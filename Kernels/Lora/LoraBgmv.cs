@@ -3,7 +3,7 @@ using ILGPU.Runtime;
 using Kernels.Runtime;
 using Kernels.Tensors;
 
-namespace Kernels.LowRank;
+namespace Kernels.Lora;
 
 /// <summary>
 /// Punica's BGMV for decode: y[m] += α_a·(x[m]·A_aᵀ)·B_aᵀ with a = the row's adapter (−1: the row is left as is).

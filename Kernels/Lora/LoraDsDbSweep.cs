@@ -5,7 +5,7 @@ using Kernels.Engine;
 using Kernels.Runtime;
 using Kernels.Tensors;
 
-namespace Kernels.LowRank;
+namespace Kernels.Lora;
 
 /// <summary>
 /// dS = α·dY·B (M×r) and dB = α·dYᵀ·S (N×r) in one sweep over dY, each element of which is loaded from global memory

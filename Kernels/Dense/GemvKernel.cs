@@ -2,6 +2,7 @@ using ILGPU;
 using ILGPU.Runtime;
 using Kernels.Cuda.Primitives;
 using Kernels.Engine;
+using Kernels.Runtime;
 using Kernels.Tensors;
 
 namespace Kernels.Dense;
@@ -33,7 +34,7 @@ internal static class GemvKernel
         where TConvert : struct, IElementConverter<T>
         where TMma : struct, IMmaKind =>
         device.GetKernel((typeof(GemvKernel), typeof(T)),
-            acc => acc.LoadKernel<Matrix16, ArrayView<UInt4>, ArrayView<ushort>, ArrayView<T>, int, ArrayView<T>>(
+            acc => acc.LoadCatalogKernel<Matrix16, ArrayView<UInt4>, ArrayView<ushort>, ArrayView<T>, int, ArrayView<T>>(
                 Kernel<T, TConvert, TMma>));
 
     public static void Kernel<T, TConvert, TMma>(Matrix16 w, ArrayView<UInt4> x4, ArrayView<ushort> x,

@@ -37,7 +37,7 @@ public static class SplitKReduction
         where TEpilogue : struct, ITileEpilogue
     {
         var kernel = device.GetKernel((typeof(SplitKReduction), typeof(TEpilogue)),
-            acc => acc.LoadKernel<ArrayView<float>, int, int, int, TEpilogue>(Kernel<TEpilogue>));
+            acc => acc.LoadCatalogKernel<ArrayView<float>, int, int, int, TEpilogue>(Kernel<TEpilogue>));
         int groupSize = device.ElementwiseGroupSize;
         int groups = device.GroupsFor((long)m * n, groupSize);
         kernel(device.Stream, new KernelConfig(groups, groupSize), partials, splits, m, n, epilogue);

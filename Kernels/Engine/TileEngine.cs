@@ -94,7 +94,7 @@ public static class TileEngine
             (typeof(TileEngine), typeof(TShape), typeof(TMma), typeof(TProducer), typeof(TEpilogue)),
             acc =>
             {
-                var kernel = acc.LoadKernel<TProducer, Matrix16, TEpilogue, GemmProblem>(Kernel<TShape, TMma, TProducer, TEpilogue>);
+                var kernel = acc.LoadCatalogKernel<TProducer, Matrix16, TEpilogue, GemmProblem>(Kernel<TShape, TMma, TProducer, TEpilogue>);
                 int bytes = SharedBytes<TShape>(device);
                 // Above the 48 KB default a CUDA kernel must opt in once (research/ilgpu.md §5).
                 if (device.IsCuda && bytes > device.Facts.SharedMemoryPerGroup)

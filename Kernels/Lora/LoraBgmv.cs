@@ -33,7 +33,7 @@ internal static class LoraBgmv
     public static void Launch<T, TConvert>(ComputeDevice device, in Args<T> args, in PooledLoraAdapters map)
         where T : unmanaged where TConvert : struct, IElementConverter<T>
     {
-        var kernel = device.GetKernel((typeof(LoraBgmv), typeof(T)), acc => acc.LoadKernel<Args<T>, PooledLoraAdapters>(Kernel<T, TConvert>));
+        var kernel = device.GetKernel((typeof(LoraBgmv), typeof(T)), acc => acc.LoadCatalogKernel<Args<T>, PooledLoraAdapters>(Kernel<T, TConvert>));
         int group = LoraRowProduct.GroupSize(device);
         kernel(device.Stream, new KernelConfig(device.GroupsFor((long)args.Rows * group, group), group), args, map);
     }

@@ -63,7 +63,7 @@ internal static class LoraColumnProduct
         var target = chunks == 1 ? destination : SplitKWorkspace.Get(device, chunks * plane);
         args = new Args<T>(args.Left, args.LeftStride, args.Right, args.Rows, args.Columns, args.Rank, args.Dropout,
             args.Scale, args.OutputTransposed, target);
-        var kernel = device.GetKernel((typeof(LoraColumnProduct), typeof(T)), acc => acc.LoadKernel<Args<T>>(Kernel<T, TConvert>));
+        var kernel = device.GetKernel((typeof(LoraColumnProduct), typeof(T)), acc => acc.LoadCatalogKernel<Args<T>>(Kernel<T, TConvert>));
         int group = LoraRowProduct.GroupSize(device);
         long items = (long)((args.Columns + BlockColumns - 1) / BlockColumns) * chunks;
         kernel(device.Stream, new KernelConfig(device.GroupsFor(items * group, group), group), args);
@@ -74,7 +74,7 @@ internal static class LoraColumnProduct
     public static void SumChunks(ComputeDevice device, ArrayView<float> partials, int chunks, long plane, ArrayView<float> destination)
     {
         var sum = device.GetKernel((typeof(LoraColumnProduct), "sum"),
-            acc => acc.LoadKernel<ArrayView<float>, int, long, ArrayView<float>>(SumChunksKernel));
+            acc => acc.LoadCatalogKernel<ArrayView<float>, int, long, ArrayView<float>>(SumChunksKernel));
         int g = device.ElementwiseGroupSize;
         sum(device.Stream, new KernelConfig(device.GroupsFor(plane, g), g), partials, chunks, plane, destination);
     }

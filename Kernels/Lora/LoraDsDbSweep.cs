@@ -69,7 +69,7 @@ internal static class LoraDsDbSweep
         int lanes = default(TWide).Lanes;
         int vector = n % lanes == 0 && (dy.LoadEffectiveAddressAsPtr().ToInt64() & 15) == 0 ? 1 : 0;
         var args = new Args<T>(dy, m, n, b, s, r, alpha, plan.ChunkRows, plan.Splits, plan.TilesPerSplit, vector, dsTarget, dbTarget);
-        var kernel = device.GetKernel((typeof(LoraDsDbSweep), typeof(T)), acc => acc.LoadKernel<Args<T>>(Kernel<T, TConvert, TWide>));
+        var kernel = device.GetKernel((typeof(LoraDsDbSweep), typeof(T)), acc => acc.LoadCatalogKernel<Args<T>>(Kernel<T, TConvert, TWide>));
         int group = LoraRowProduct.GroupSize(device);
         int items = plan.Chunks * plan.Splits;
         kernel(device.Stream, new KernelConfig(device.GroupsFor((long)items * group, group), group), args);

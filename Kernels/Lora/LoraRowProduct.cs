@@ -48,7 +48,7 @@ internal static class LoraRowProduct
         where T : unmanaged where TConvert : struct, IElementConverter<T> where TMap : struct, ILoraAdapterMap
     {
         var kernel = device.GetKernel((typeof(LoraRowProduct), typeof(T), typeof(TMap)),
-            acc => acc.LoadKernel<Args<T>, TMap>(Kernel<T, TConvert, TMap>));
+            acc => acc.LoadCatalogKernel<Args<T>, TMap>(Kernel<T, TConvert, TMap>));
         int group = GroupSize(device);
         kernel(device.Stream, new KernelConfig(device.GroupsFor((long)args.Rows * group, group), group), args, map);
     }

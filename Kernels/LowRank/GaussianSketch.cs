@@ -30,7 +30,7 @@ internal static class GaussianSketch
     {
         if (count == 0) return;
         var kernel = device.GetKernel((typeof(GaussianSketch), nameof(FillKernel)), acc =>
-            acc.LoadAutoGroupedKernel<Index1D, ArrayView<float>, long, ulong>(FillKernel));
+            acc.LoadCatalogAutoGroupedKernel<Index1D, ArrayView<float>, long, ulong>(FillKernel));
         int threads = device.GroupsFor((count + 1) / 2, device.ElementwiseGroupSize) * device.ElementwiseGroupSize;
         kernel(device.Stream, threads, omega, count, seed);
     }

@@ -197,7 +197,7 @@ public static class LowRankProduct
         where TWord : struct, IHalfWord<TE>
         where TAct : struct, IActivation =>
         device.GetKernel((typeof(StreamFfnKernel), typeof(TE), typeof(TAct)), acc =>
-            acc.LoadKernel<ArrayView<TE>, ArrayView<TE>, ArrayView<TE>, ArrayView<TE>, ArrayView<TE>, ArrayView<TE>, ArrayView<TE>, FfnParams>(
+            acc.LoadCatalogKernel<ArrayView<TE>, ArrayView<TE>, ArrayView<TE>, ArrayView<TE>, ArrayView<TE>, ArrayView<TE>, ArrayView<TE>, FfnParams>(
                 StreamFfnKernel.Kernel<TE, TWord, TAct>));
 
     private static void Check<T>(ComputeDevice device, ReadOnlyDeviceTensorSpan<T> span, string name) where T : unmanaged
@@ -229,7 +229,7 @@ public static class LowRankProduct
             int groups = device.IsCuda ? blocks : 1;
             int words = (StreamMatmulKernel.SharedBytes + WarpScratch.BytesFor(device.IsCuda, TileEngineConstants.Warps)) / 4;
             var kernel = device.GetKernel((typeof(StreamMatmulKernel), typeof(T)), acc =>
-                acc.LoadKernel<Matrix16, FactorTransposeProducer, ArrayView<float>, Matrix16, StoreEpilogue<T, TConv>, StreamParams>(
+                acc.LoadCatalogKernel<Matrix16, FactorTransposeProducer, ArrayView<float>, Matrix16, StoreEpilogue<T, TConv>, StreamParams>(
                     StreamMatmulKernel.Kernel<T, TWord, TMma, TConv>));
             kernel(device.Stream, new KernelConfig(groups, TileEngineConstants.Threads, SharedMemoryConfig.RequestDynamic<uint>(words)),
                 Matrix16.FromView(xv, m, k), new FactorTransposeProducer(vv.Cast<ushort>(), k, r), sv,

@@ -268,7 +268,7 @@ internal static class SimtGemm
         if (splits > 1)
         {
             var reduce = device.GetKernel((typeof(SimtGemm), nameof(ReduceSplits)), acc =>
-                acc.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int, float>(ReduceSplits));
+                acc.LoadCatalogAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int, float>(ReduceSplits));
             int rgroups = device.GroupsFor((long)m * n, device.ElementwiseGroupSize) * device.ElementwiseGroupSize;
             reduce(device.Stream, rgroups, workspace, c.View, m, n, c.Ld, splits, beta);
         }
@@ -279,7 +279,7 @@ internal static class SimtGemm
         where TA : struct, IOperandLayout
         where TB : struct, IOperandLayout =>
         device.GetKernel((typeof(SimtGemm), typeof(TA), typeof(TB)), acc =>
-            acc.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>(GemmKernel<TA, TB>));
+            acc.LoadCatalogKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>(GemmKernel<TA, TB>));
 
     internal static int Ceil(int a, int b) => (a + b - 1) / b;
 }

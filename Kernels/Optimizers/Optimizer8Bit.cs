@@ -126,7 +126,7 @@ public static class Optimizer8Bit
             var book1 = Optimizer8BitState.BookFor(state.Kind, 0).Upload(device);
             var book2 = Optimizer8BitState.BookFor(state.Kind, state.StateCount - 1).Upload(device);
             var kernel = device.GetKernel(("optim8.quantized", types.Key), acc =>
-                acc.LoadKernel(Method(nameof(Optimizer8BitKernels.QuantizedStep), types)
+                acc.LoadCatalogKernel(Method(nameof(Optimizer8BitKernels.QuantizedStep), types)
                     .CreateDelegate<Action<ArrayView<TParam>, ArrayView<TGrad>, ArrayView<byte>, ArrayView<float>,
                         ArrayView<byte>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
                         ArrayView<float>, ArrayView<int>, StepScalars, StepLaunch>>()));
@@ -138,7 +138,7 @@ public static class Optimizer8Bit
         else
         {
             var kernel = device.GetKernel(("optim8.f32", types.Key), acc =>
-                acc.LoadKernel(Method(nameof(Optimizer8BitKernels.F32Step), types)
+                acc.LoadCatalogKernel(Method(nameof(Optimizer8BitKernels.F32Step), types)
                     .CreateDelegate<Action<ArrayView<TParam>, ArrayView<TGrad>, ArrayView<float>, ArrayView<float>,
                         ArrayView<int>, StepScalars, StepLaunch>>()));
             int groups = device.GroupsFor(state.Length, groupSize);

@@ -287,14 +287,14 @@ public static class Blockwise
     private static Action<AcceleratorStream, KernelConfig, ArrayView<T>, ArrayView<Vec16>, ArrayView<float>, ArrayView<float>,
         ArrayView<byte>, ArrayView<float>, ArrayView<byte>, ArrayView<Vec16>, ArrayView<float>, ArrayView<long>, QuantizeParams>
         QuantizeKernel<T, TLanes>(ComputeDevice device) where T : unmanaged where TLanes : struct, ILanes<T> =>
-        device.GetKernel(("Blockwise.Quantize", typeof(T)), acc => acc.LoadKernel<ArrayView<T>, ArrayView<Vec16>,
+        device.GetKernel(("Blockwise.Quantize", typeof(T)), acc => acc.LoadCatalogKernel<ArrayView<T>, ArrayView<Vec16>,
             ArrayView<float>, ArrayView<float>, ArrayView<byte>, ArrayView<float>, ArrayView<byte>, ArrayView<Vec16>,
             ArrayView<float>, ArrayView<long>, QuantizeParams>(BlockwiseKernels.Quantize<T, TLanes>));
 
     private static Action<AcceleratorStream, KernelConfig, ArrayView<byte>, ArrayView<Vec16>, ArrayView<float>, ArrayView<byte>,
         ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<T>, ArrayView<Vec16>, DequantizeParams>
         DequantizeKernel<T, TLanes>(ComputeDevice device) where T : unmanaged where TLanes : struct, ILanes<T> =>
-        device.GetKernel(("Blockwise.Dequantize", typeof(T)), acc => acc.LoadKernel<ArrayView<byte>, ArrayView<Vec16>,
+        device.GetKernel(("Blockwise.Dequantize", typeof(T)), acc => acc.LoadCatalogKernel<ArrayView<byte>, ArrayView<Vec16>,
             ArrayView<float>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<T>, ArrayView<Vec16>, DequantizeParams>(BlockwiseKernels.Dequantize<T, TLanes>));
 
@@ -308,7 +308,7 @@ public static class Blockwise
     {
         int group = GroupSize(device);
         var kernel = device.GetKernel("Blockwise.CanonicalSumPass", acc =>
-            acc.LoadKernel<ArrayView<float>, ArrayView<float>, long, float>(BlockwiseKernels.CanonicalSumPass));
+            acc.LoadCatalogKernel<ArrayView<float>, ArrayView<float>, long, float>(BlockwiseKernels.CanonicalSumPass));
         float divisor = length;
         long current = length;
         var src = source;

@@ -1,6 +1,7 @@
 using ILGPU;
 using ILGPU.Runtime;
 using Kernels.Engine;
+using Kernels.Runtime;
 using Kernels.Tensors;
 using DeviceHalf = ILGPU.Half;
 
@@ -33,9 +34,9 @@ public static partial class Spqr
         var device = matrix.Device;
         int group = device.ElementwiseGroupSize;
         long words = SpqrLayout.DenseWords(matrix.Rows, matrix.Columns);
-        var dense = device.GetKernel(SpqrKernelKeys.DecodeDense, acc => acc.LoadKernel<
+        var dense = device.GetKernel(SpqrKernelKeys.DecodeDense, acc => acc.LoadCatalogKernel<
             ArrayView<ulong>, ArrayView<uint>, ArrayView<DeviceHalf>, int, int>(SpqrDecodeKernels.Dense));
-        var outliers = device.GetKernel(SpqrKernelKeys.DecodeOutliers, acc => acc.LoadKernel<
+        var outliers = device.GetKernel(SpqrKernelKeys.DecodeOutliers, acc => acc.LoadCatalogKernel<
             ArrayView<int>, ArrayView<uint>, ArrayView<uint>, ArrayView<DeviceHalf>, int, int, int>(SpqrDecodeKernels.Outliers));
         var o = output.View.AsContiguous();
         dense(device.Stream, new KernelConfig(device.GroupsFor(words, group), group),
@@ -74,7 +75,7 @@ public static partial class Spqr
         if (group % device.Accelerator.WarpSize != 0 || group > device.Accelerator.MaxNumThreadsPerGroup || group / device.Accelerator.WarpSize > SpqrGemvKernel.MaxWarps)
             throw new ArgumentOutOfRangeException(nameof(groupSize), $"group size {group} must be a whole number of warps, at most {device.Accelerator.MaxNumThreadsPerGroup}.");
         int tileRows = SpqrLayout.Tiles(matrix.Rows);
-        var kernel = device.GetKernel(SpqrKernelKeys.Gemv, acc => acc.LoadKernel<
+        var kernel = device.GetKernel(SpqrKernelKeys.Gemv, acc => acc.LoadCatalogKernel<
             ArrayView<Word4>, ArrayView<int>, ArrayView<uint>, ArrayView<Word4>, ArrayView<uint>,
             ArrayView<DeviceHalf>, ArrayView<DeviceHalf>, int, int, int>(SpqrGemvKernel.Kernel));
         var perm = matrix.Permutation;
@@ -125,7 +126,7 @@ public static partial class Spqr
         if (matrix.Packed.InPerm.Length > 0)
         {
             var xp = matrix.GatherScratch(x.FlattenedLength);
-            var gather = device.GetKernel(SpqrKernelKeys.Gather, acc => acc.LoadKernel<
+            var gather = device.GetKernel(SpqrKernelKeys.Gather, acc => acc.LoadCatalogKernel<
                 ArrayView<DeviceHalf>, ArrayView<uint>, ArrayView<DeviceHalf>, int, int>(SpqrGatherKernel.Kernel));
             int group = device.ElementwiseGroupSize;
             gather(device.Stream, new KernelConfig(device.GroupsFor(x.FlattenedLength, group), group),

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime;
+using Kernels.Runtime;
 using Kernels.Tensors;
 
 namespace Kernels.Sparse;
@@ -44,7 +45,7 @@ public static class TiledCslDeviceDecoder
         int groupSize = device.IsCuda ? 256 : device.Accelerator.WarpSize;
         int groups = device.IsCuda ? Math.Min(matrix.TileCount, device.Accelerator.NumMultiprocessors * 8) : Math.Min(matrix.TileCount, 4);
         var kernel = device.GetKernel(typeof(TiledCslDeviceDecoder),
-            acc => acc.LoadKernel<ArrayView<uint>, ArrayView<int>, ArrayView<ushort>, int, int, int>(DecodeKernel));
+            acc => acc.LoadCatalogKernel<ArrayView<uint>, ArrayView<int>, ArrayView<ushort>, int, int, int>(DecodeKernel));
         kernel(device.Stream, new KernelConfig(groups, groupSize),
             matrix.WordsTensor.View.AsContiguous(), matrix.OffsetsTensor.View.AsContiguous(), dense, matrix.Rows, matrix.Columns, matrix.TileColumnCount);
     }

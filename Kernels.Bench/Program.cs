@@ -15,6 +15,6 @@ switch (verb)
         BenchmarkSwitcher.FromAssembly(typeof(TourRunner).Assembly).Run(args.Skip(1).ToArray());
         return 0;
     default:
-        Console.Error.WriteLine("usage: Kernels.Bench [tour [--ops REGEX] [--json FILE] [--full|--small]] | kernels [--ops REGEX] [--arch sm_80,sm_90] [--json FILE] [--ptx DIR] [--raw] | bdn [BenchmarkDotNet args]");
+        Console.Error.WriteLine("usage: Kernels.Bench [tour [--ops REGEX] [--json FILE] [--full|--small]] | kernels [--ops REGEX] [--arch sm_80,sm_90] [--json FILE] [--ptx DIR] [--raw] | kernels --device [--ops REGEX] [--json FILE] | bdn [BenchmarkDotNet args]");
         return 2;
 }

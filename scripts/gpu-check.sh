@@ -5,13 +5,16 @@
 #                                      self-contained for linux-x64 into one folder (publish/gpu, shared runtime)
 #                                      and packs it as gpu-bundle/kernels-gpu.tar.gz (must stay < 64 MiB).
 #   scripts/gpu-check.sh run [OUTDIR]  there, on the GPU machine (driver, CUDA, PyTorch, Python; no SDK, no
-#                                      network): unpacks the bundle, runs the GPU tests, the tour at full shapes
-#                                      and scripts/torch_baselines.py, writing gpu-check.log, tests.log, tour.json
-#                                      and torch.json into OUTDIR (default: $OUT, else ./gpu-results).
+#                                      network): unpacks the bundle; phase 1 loads every catalog kernel on the
+#                                      device (registers and local bytes from the driver: kernels-device.json) and
+#                                      runs the GPU tests (tests.log), both written before phase 2, the tour at
+#                                      full shapes (tour.json) and scripts/torch_baselines.py (torch.json; skipped,
+#                                      not failed, without PyTorch). Everything lands in OUTDIR (default: $OUT,
+#                                      else ./gpu-results) with gpu-check.log.
 #
 # Options for run (environment): GPU_TESTS=all runs the whole test suite instead of the GPU tests only;
 # TOUR_OPS=REGEX restricts the tour (e.g. "Dense|Sparse"); TORCH_ONLY=Dense,Sparse restricts the baselines;
-# SKIP_TESTS=1 / SKIP_TOUR=1 / SKIP_TORCH=1 skip a stage.
+# SKIP_KERNELS=1 / SKIP_TESTS=1 / SKIP_TOUR=1 / SKIP_TORCH=1 skip a stage.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bundle="$root/gpu-bundle/kernels-gpu.tar.gz"
@@ -49,6 +52,12 @@ run() {
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee -a "$log"
   local status=0
 
+  if [ "${SKIP_KERNELS:-0}" != 1 ]; then
+    say "== every catalog kernel on the device (driver JIT of the promoted PTX)"
+    (cd "$app" && ./Kernels.Bench kernels --device --json "$out/kernels-device.json") 2>&1 | tee "$out/kernels-device.log" | tail -n 5 | tee -a "$log"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  fi
+
   if [ "${SKIP_TESTS:-0}" != 1 ]; then
     say "== tests (${GPU_TESTS:-gpu only})"
     local filter=(-method "*Gpu*" -method "*Cuda*")
@@ -65,7 +74,9 @@ run() {
     [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   fi
 
-  if [ "${SKIP_TORCH:-0}" != 1 ]; then
+  if [ "${SKIP_TORCH:-0}" != 1 ] && ! python3 -c "import torch" >/dev/null 2>&1; then
+    say "== PyTorch baselines skipped: python3 cannot import torch (not a failure)"
+  elif [ "${SKIP_TORCH:-0}" != 1 ]; then
     say "== PyTorch baselines"
     local only=()
     [ -n "${TORCH_ONLY:-}" ] && only=(--only "$TORCH_ONLY")

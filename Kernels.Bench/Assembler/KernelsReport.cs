@@ -16,7 +16,7 @@ namespace Kernels.Bench.Assembler;
 /// </summary>
 public static class KernelsReport
 {
-    private const string Usage = "usage: Kernels.Bench kernels [--ops REGEX] [--arch sm_80,sm_90] [--json FILE] [--ptx DIR] [--raw]";
+    private const string Usage = "usage: Kernels.Bench kernels [--ops REGEX] [--arch sm_80,sm_90] [--json FILE] [--ptx DIR] [--raw] | kernels --device [--ops REGEX] [--json FILE]";
 
     /// <summary>Runs the report; returns 0 when no kernel breaks a rule, 1 when one does, 2 on bad arguments or missing tools.</summary>
     public static int Run(string[] args)
@@ -24,7 +24,7 @@ public static class KernelsReport
         string? json = null, ptxFolder = null;
         Regex? filter = null;
         string[] architectures = ["sm_80", "sm_90"];
-        bool raw = false;
+        bool raw = false, device = false;
         for (int i = 0; i < args.Length; i++)
         {
             string? Value() => i + 1 < args.Length ? args[++i] : null;
@@ -33,11 +33,12 @@ public static class KernelsReport
                 case "--json": json = Value(); if (json is null) return Fail("--json needs a file"); break;
                 case "--ptx": ptxFolder = Value(); if (ptxFolder is null) return Fail("--ptx needs a folder"); break;
                 case "--raw": raw = true; break;
+                case "--device": device = true; break;
                 case "--arch":
                     var list = Value();
                     if (list is null) return Fail("--arch needs a list such as sm_80,sm_90");
                     architectures = list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-                    if (architectures.Any(a => !Regex.IsMatch(a, @"^sm_\d+a?$"))) return Fail($"--arch: '{list}' is not a list of sm_NN");
+                    if (architectures.Length == 0 || architectures.Any(a => !Regex.IsMatch(a, @"^sm_\d\d+a?$"))) return Fail($"--arch: '{list}' is not a list of sm_NN");
                     break;
                 case "--ops":
                     var pattern = Value();
@@ -48,10 +49,15 @@ public static class KernelsReport
                 default: return Fail($"unknown option '{args[i]}'");
             }
         }
+        if (json is not null && Path.GetDirectoryName(Path.GetFullPath(json)) is { } folder && !Directory.Exists(folder))
+            return Fail($"--json: folder {folder} does not exist");
+        if (device)
+        {
+            if (raw || ptxFolder is not null) return Fail("--device takes only --ops and --json");
+            return DeviceKernels.Run(filter, json);
+        }
         var tools = CudaTools.Find();
         if (tools is null) return Fail(CudaTools.MissingMessage);
-        if (json is not null && Path.GetDirectoryName(Path.GetFullPath(json)) is { } dir && !Directory.Exists(dir))
-            return Fail($"--json: folder {dir} does not exist");
         if (ptxFolder is not null) Directory.CreateDirectory(ptxFolder);
 
         var entries = KernelCatalog.All.Where(e => filter is null || filter.IsMatch(e.Family + " " + e.Name)).ToList();
@@ -60,23 +66,31 @@ public static class KernelsReport
         var clock = Stopwatch.StartNew();
         var rows = new ConcurrentBag<(int Index, KernelAnalysis Analysis)>();
         int done = 0;
-        // ILGPU's compilation runs one kernel at a time (PtxCompilation serializes its backends); ptxas runs beside it.
-        Parallel.ForEach(entries.Select((e, i) => (e, i)), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(2, Environment.ProcessorCount) }, item =>
-        {
-            var (entry, index) = item;
-            int promoted = 0;
-            string ptx;
-            if (raw) ptx = PtxCompilation.RawText(entry, CudaArchitecture.SM_90);
-            else
+        // Each worker has its own ILGPU backend per architecture (PtxCompiler); ptxas and cuobjdump run beside them.
+        // Each architecture gets its own compile: that is the text a device of that architecture loads.
+        Parallel.ForEach(entries.Select((e, i) => (e, i)), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(2, Environment.ProcessorCount) },
+            () => architectures.Select(a => new PtxCompiler(ToCuda(a))).ToArray(),
+            (item, _, compilers) =>
             {
-                ptx = PtxCompilation.Text(entry, CudaArchitecture.SM_90, out var report);
-                promoted = report.Promoted;
-            }
-            if (ptxFolder is not null) File.WriteAllText(Path.Combine(ptxFolder, FileName(index, entry)), ptx);
-            foreach (var arch in architectures) rows.Add((index * 16 + Array.IndexOf(architectures, arch), KernelAnalysis.Of(entry, tools, ptx, arch, promoted)));
-            int n = Interlocked.Increment(ref done);
-            if (!Console.IsErrorRedirected) Console.Error.Write($"\r[{n}/{entries.Count}] {entry.Name}".PadRight(120)[..120]);
-        });
+                var (entry, index) = item;
+                for (int a = 0; a < architectures.Length; a++)
+                {
+                    int promoted = 0;
+                    string ptx;
+                    if (raw) ptx = compilers[a].RawText(entry);
+                    else
+                    {
+                        ptx = compilers[a].Text(entry, out var report);
+                        promoted = report.Promoted;
+                    }
+                    if (ptxFolder is not null) File.WriteAllText(Path.Combine(ptxFolder, FileName(index, entry, architectures[a])), ptx);
+                    rows.Add((index * 16 + a, KernelAnalysis.Of(entry, tools, ptx, architectures[a], promoted)));
+                }
+                int n = Interlocked.Increment(ref done);
+                Progress($"[{n}/{entries.Count}] {entry.Name}");
+                return compilers;
+            },
+            compilers => { foreach (var c in compilers) c.Dispose(); });
         if (!Console.IsErrorRedirected) Console.Error.WriteLine();
         var ordered = rows.OrderBy(r => r.Index).Select(r => r.Analysis).ToList();
         Print(ordered);
@@ -120,8 +134,22 @@ public static class KernelsReport
         Console.WriteLine($"wrote {path}");
     }
 
-    private static string FileName(int index, KernelEntry entry) =>
-        $"{index:D3}-{Regex.Replace(entry.Name, "[^A-Za-z0-9_.-]+", "_").Trim('_')}.ptx";
+    private static string FileName(int index, KernelEntry entry, string architecture) =>
+        $"{index:D3}-{Regex.Replace(entry.Name, "[^A-Za-z0-9_.-]+", "_").Trim('_')}.{architecture}.ptx";
+
+    // sm_90a reads PTX written for sm_90 (the "a" features are opt-in), so its text is the sm_90 compile.
+    private static CudaArchitecture ToCuda(string architecture)
+    {
+        var digits = Regex.Match(architecture, @"^sm_(\d)(\d+)a?$");
+        return new CudaArchitecture(int.Parse(digits.Groups[1].Value, CultureInfo.InvariantCulture), int.Parse(digits.Groups[2].Value, CultureInfo.InvariantCulture));
+    }
+
+    // A terminal gets one line that rewrites itself; a log (redirected stderr) gets one plain line per kernel.
+    private static void Progress(string line)
+    {
+        if (Console.IsErrorRedirected) Console.Error.WriteLine(line);
+        else Console.Error.Write("\r" + line.PadRight(120)[..120]);
+    }
 
     private static string Show(double? value) => value is { } v ? v.ToString("F1", CultureInfo.InvariantCulture) : "-";
 

@@ -4,6 +4,7 @@ using ILGPU.Backends;
 using ILGPU.Backends.EntryPoints;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
+using Kernels.Cuda.Ptx;
 
 namespace Kernels.Runtime;
 
@@ -26,6 +27,18 @@ internal static class KernelLoading
         var compiled = PtxCompilation.Compile(accelerator.GetBackend(), method, autoGrouped, out _);
         var kernel = autoGrouped ? accelerator.LoadAutoGroupedKernel(compiled) : accelerator.LoadKernel(compiled);
         return kernel.CreateLauncherDelegate<TDelegate>();
+    }
+
+    /// <summary>
+    /// Loads a catalog entry on a CUDA accelerator exactly as the operations do (promoted PTX, the driver's JIT), without
+    /// a launcher: for reading what the driver made of it (<c>KernelAttributes</c>). Returns the kernel and the promotion.
+    /// </summary>
+    public static (Kernel Kernel, DepotPromotionReport Promotion) LoadEntry(CudaAccelerator accelerator, KernelEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(accelerator);
+        ArgumentNullException.ThrowIfNull(entry);
+        var compiled = PtxCompilation.Compile(accelerator.GetBackend(), entry.Method, entry.AutoGrouped, out var report);
+        return (entry.AutoGrouped ? accelerator.LoadAutoGroupedKernel(compiled) : accelerator.LoadKernel(compiled), report);
     }
 
     /// <summary>Loads an explicitly grouped kernel of 1 parameter (see the class remarks).</summary>

@@ -26,8 +26,6 @@ public static class PtxCompilation
         typeof(CompiledKernel).GetProperty("EntryPoint", BindingFlags.Instance | BindingFlags.NonPublic)
         ?? throw new MissingMemberException("ILGPU's CompiledKernel.EntryPoint is missing; the library needs ILGPU 1.5.3.");
 
-    private static readonly object BackendGate = new();
-
     /// <summary>
     /// Compiles <paramref name="kernel"/> with <paramref name="backend"/> (a CUDA accelerator's PTX backend) and
     /// returns the compiled kernel with promoted PTX. <paramref name="autoGrouped"/> selects an implicitly grouped
@@ -40,7 +38,7 @@ public static class PtxCompilation
         return (PTXCompiledKernel)CompiledKernelConstructor.Invoke([compiled.Context, EntryPointProperty.GetValue(compiled), compiled.Info, promoted]);
     }
 
-    private static PTXCompiledKernel CompileRaw(Backend backend, MethodInfo kernel, bool autoGrouped)
+    internal static PTXCompiledKernel CompileRaw(Backend backend, MethodInfo kernel, bool autoGrouped)
     {
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(kernel);
@@ -52,15 +50,20 @@ public static class PtxCompilation
 
     /// <summary>
     /// The PTX a CUDA device of <paramref name="architecture"/> loads for <paramref name="kernel"/>, compiled without a
-    /// GPU (ILGPU's PTX backend on the shared context, at the library's optimization level).
+    /// GPU (ILGPU's PTX backend on the shared context, at the library's optimization level). For many kernels, use one
+    /// <see cref="PtxCompiler"/> per thread instead.
     /// </summary>
     public static string Text(MethodInfo kernel, CudaArchitecture architecture, bool autoGrouped, out DepotPromotionReport report)
     {
-        lock (BackendGate) // ILGPU does not document its backends as thread-safe
-        {
-            using var backend = NewBackend(architecture);
-            return Compile(backend, kernel, autoGrouped, out report).PTXAssembly;
-        }
+        using var compiler = new PtxCompiler(architecture);
+        return compiler.Text(kernel, autoGrouped, out report);
+    }
+
+    /// <summary>The PTX of a catalog entry (see <see cref="Text(MethodInfo, CudaArchitecture, bool, out DepotPromotionReport)"/>).</summary>
+    public static string Text(KernelEntry entry, CudaArchitecture architecture, out DepotPromotionReport report)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        return Text(entry.Method, architecture, entry.AutoGrouped, out report);
     }
 
     /// <summary>
@@ -69,21 +72,49 @@ public static class PtxCompilation
     /// </summary>
     public static string RawText(KernelEntry entry, CudaArchitecture architecture)
     {
-        ArgumentNullException.ThrowIfNull(entry);
-        lock (BackendGate)
-        {
-            using var backend = NewBackend(architecture);
-            return CompileRaw(backend, entry.Method, entry.AutoGrouped).PTXAssembly;
-        }
+        using var compiler = new PtxCompiler(architecture);
+        return compiler.RawText(entry);
+    }
+}
+
+/// <summary>
+/// One ILGPU PTX backend for one architecture, for compiling many kernels without a GPU. Not thread-safe: use one per
+/// thread. Compilers on several threads share the context's IL front end and produce the same text as one compiler
+/// compiling one kernel at a time (checked over the whole catalog, 2026-12-04), so the <c>kernels</c> report and the
+/// assembler tests compile in parallel.
+/// </summary>
+public sealed class PtxCompiler : IDisposable
+{
+    private readonly PTXBackend backend;
+
+    /// <summary>A compiler for <paramref name="architecture"/> at ISA 8.0 (what ILGPU 1.5.3 emits for sm_80 and sm_90).</summary>
+    public PtxCompiler(CudaArchitecture architecture)
+    {
+        Architecture = architecture;
+        backend = new PTXBackend(ComputeDevice.Context, new CudaCapabilityContext(architecture), architecture, CudaInstructionSet.ISA_80, null);
     }
 
-    private static PTXBackend NewBackend(CudaArchitecture architecture) =>
-        new(ComputeDevice.Context, new CudaCapabilityContext(architecture), architecture, CudaInstructionSet.ISA_80, null);
+    /// <summary>The architecture the PTX targets.</summary>
+    public CudaArchitecture Architecture { get; }
 
-    /// <summary>The PTX of a catalog entry (see <see cref="Text(MethodInfo, CudaArchitecture, bool, out DepotPromotionReport)"/>).</summary>
-    public static string Text(KernelEntry entry, CudaArchitecture architecture, out DepotPromotionReport report)
+    /// <summary>The PTX a device of <see cref="Architecture"/> loads for <paramref name="kernel"/> (promoted).</summary>
+    public string Text(MethodInfo kernel, bool autoGrouped, out DepotPromotionReport report) =>
+        PtxCompilation.Compile(backend, kernel, autoGrouped, out report).PTXAssembly;
+
+    /// <summary>The PTX a device of <see cref="Architecture"/> loads for a catalog entry (promoted).</summary>
+    public string Text(KernelEntry entry, out DepotPromotionReport report)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        return Text(entry.Method, architecture, entry.AutoGrouped, out report);
+        return Text(entry.Method, entry.AutoGrouped, out report);
     }
+
+    /// <summary>ILGPU's PTX before promotion (see <see cref="PtxCompilation.RawText"/>).</summary>
+    public string RawText(KernelEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        return PtxCompilation.CompileRaw(backend, entry.Method, entry.AutoGrouped).PTXAssembly;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => backend.Dispose();
 }

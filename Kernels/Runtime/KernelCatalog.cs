@@ -134,6 +134,7 @@ public static class KernelCatalog
         SpqrFamily(list);
         LoraFamily(list);
         LowRankFamily(list);
+        EngineExtensions(list);
         // Fail loudly on a duplicate: two entries with one name would hide one of them from the checks.
         var duplicate = list.GroupBy(e => e.Name).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null) throw new InvalidOperationException($"Kernel catalog lists {duplicate.Key} twice.");
@@ -278,6 +279,15 @@ public static class KernelCatalog
     private static Type ConverterOf(Type element) => element == typeof(DeviceHalf) ? typeof(F16) : typeof(BF16);
 
     private static Type Store(Type element, Type convert) => typeof(StoreEpilogue<,>).MakeGenericType(element, convert);
+
+    // TileEngine.Run is public: a producer of the user's own (an extension point, not listed) with the library's store
+    // epilogues reaches the split-K reduction of every store the library offers, f32 included.
+    private static void EngineExtensions(List<KernelEntry> list)
+    {
+        foreach (var (element, convert) in AllElements())
+            Add(list, Entry("Engine", typeof(SplitKReduction), nameof(SplitKReduction.Kernel), [Store(element, convert)],
+                Elementwise, 0, ElementwiseTarget, SassClaims.None));
+    }
 
     // An engine product with its final epilogue, plus the split-K path a GPU may take: the same mainloop into f32
     // partials, and the reduction that applies the final epilogue.

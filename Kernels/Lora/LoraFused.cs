@@ -233,7 +233,8 @@ public static partial class Lora
             TileEngine.Launch<TShape, TMma, TProducer, TEpilogue>(device, producer, activations, epilogue, problem);
             return;
         }
-        var partials = SplitKWorkspace.Get(device, (long)problem.Splits * n * m);
+        using var lease = SplitKWorkspace.Rent(device, (long)problem.Splits * n * m);
+        var partials = lease.View;
         TileEngine.Launch<TShape, TMma, TProducer, SplitKPartialEpilogue>(device, producer, activations,
             new SplitKPartialEpilogue(partials, m, n), problem);
         SplitKReduction.Launch(device, partials, problem.Splits, m, n, epilogue);

@@ -23,7 +23,7 @@ internal static class CholeskyQr
     internal static long ScratchFloats(ComputeDevice device, int rows, int l) =>
         2L * l * l + SimtGemm.WorkspaceFor(device, l, l, rows);
 
-    internal static Scratch Carve(LowRankWorkspace.Lease lease, ref long offset, ComputeDevice device, int rows, int l)
+    internal static Scratch Carve(ScratchLease<float> lease, ref long offset, ComputeDevice device, int rows, int l)
     {
         var gram = lease.Slice(offset, (long)l * l); offset += (long)l * l;
         var small = lease.Slice(offset, (long)l * l); offset += (long)l * l;

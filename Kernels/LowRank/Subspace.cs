@@ -132,7 +132,7 @@ public static class Subspace
 
         public long Floats => 3L * rows * l + 3L * cols * l + Partial + QrFloats;
 
-        public Buffers Carve(LowRankWorkspace.Lease lease)
+        public Buffers Carve(ScratchLease<float> lease)
         {
             long at = 0;
             int width = l;
@@ -143,7 +143,7 @@ public static class Subspace
             return new Buffers(y, y2, q, z, z2, z3, partial, qr);
         }
 
-        private static MatrixRef Tall(LowRankWorkspace.Lease lease, ref long at, int length, int width)
+        private static MatrixRef Tall(ScratchLease<float> lease, ref long at, int length, int width)
         {
             var v = lease.Slice(at, (long)length * width);
             at += (long)length * width;

@@ -123,9 +123,10 @@ public static partial class Spqr
             throw new NotSupportedException($"Spqr.Gemm runs on the tile engine, which needs 32-lane warps; {device.Name} has {device.Accelerator.WarpSize}.");
 
         ArrayView<DeviceHalf> activations = x.View.AsContiguous().SubView(0, x.FlattenedLength);
+        using var gathered = matrix.Packed.InPerm.Length > 0 ? matrix.RentGatherScratch(x.FlattenedLength) : default;
         if (matrix.Packed.InPerm.Length > 0)
         {
-            var xp = matrix.GatherScratch(x.FlattenedLength);
+            var xp = gathered.View;
             var gather = device.GetKernel(SpqrKernelKeys.Gather, acc => acc.LoadCatalogKernel<
                 ArrayView<DeviceHalf>, ArrayView<uint>, ArrayView<DeviceHalf>, int, int>(SpqrGatherKernel.Kernel));
             int group = device.ElementwiseGroupSize;

@@ -69,7 +69,8 @@ public sealed class LoraAdapterSet<T> : IDisposable where T : unmanaged
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(adapters);
-        Require.Supported<T>(nameof(adapters));
+        if (typeof(T) != typeof(ILGPU.Half) && typeof(T) != typeof(BFloat16))
+            throw new NotSupportedException($"LoRA adapter sets hold f16 (ILGPU.Half) or bf16 (BFloat16) factors, not {typeof(T).Name}.");
         ArgumentOutOfRangeException.ThrowIfLessThan(inFeatures, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(outFeatures, 1);
         if (adapters.Count == 0) throw new ArgumentException("An adapter set needs at least one adapter.", nameof(adapters));
@@ -162,6 +163,9 @@ public sealed class LoraAdapterSet<T> : IDisposable where T : unmanaged
     internal ArrayView<T> APool => aPool.ReadOnlySpan.View.AsContiguous();
 
     internal ArrayView<T> BPool => bPool.ReadOnlySpan.View.AsContiguous();
+
+    /// <summary>Throws <see cref="ObjectDisposedException"/> once <see cref="Dispose"/> has run (operations call it before launching).</summary>
+    internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(aPool.IsDisposed, this);
 
     /// <summary>Releases the pool.</summary>
     public void Dispose()

@@ -33,8 +33,8 @@ public static class GaLore
         long r = RankOf(projector, side, m, n);
         if (side == ProjectionSide.Left) LowRankChecks.Shape2(result.Lengths, r, n, nameof(result));
         else LowRankChecks.Shape2(result.Lengths, m, r, nameof(result));
-        LowRankChecks.Disjoint(gradient, result, nameof(gradient), nameof(result));
-        LowRankChecks.Disjoint(projector, result, nameof(projector), nameof(result));
+        Require.Disjoint(Footprint.Of(result, nameof(result)), Footprint.Of(gradient, nameof(gradient)));
+        Require.Disjoint(Footprint.Of(result, nameof(result)), Footprint.Of(projector, nameof(projector)));
 
         var g = MatrixRef.Of(gradient);
         var p = MatrixRef.Of(projector);
@@ -94,8 +94,8 @@ public static class GaLore
         long r = RankOf(projector, side, m, n);
         if (side == ProjectionSide.Left) LowRankChecks.Shape2(lowRankUpdate.Lengths, r, n, nameof(lowRankUpdate));
         else LowRankChecks.Shape2(lowRankUpdate.Lengths, m, r, nameof(lowRankUpdate));
-        LowRankChecks.Disjoint(lowRankUpdate, destination, nameof(lowRankUpdate), destinationName);
-        LowRankChecks.Disjoint(projector, destination, nameof(projector), destinationName);
+        Require.Disjoint(Footprint.Of(destination, destinationName), Footprint.Of(lowRankUpdate, nameof(lowRankUpdate)));
+        Require.Disjoint(Footprint.Of(destination, destinationName), Footprint.Of(projector, nameof(projector)));
         var nn = MatrixRef.Of(lowRankUpdate);
         var p = MatrixRef.Of(projector);
         return side == ProjectionSide.Left

@@ -38,7 +38,7 @@ public static class Subspace
         if (iterations < 1) throw new ArgumentOutOfRangeException(nameof(iterations), $"iterations must be at least 1, got {iterations}.");
         long m = gradient.Lengths[0], n = gradient.Lengths[1];
         int r = (int)GaLore.RankOf(basis.AsReadOnly(), side, m, n);
-        LowRankChecks.Disjoint(gradient, basis, nameof(gradient), nameof(basis));
+        Require.Disjoint(Footprint.Of(basis, nameof(basis)), Footprint.Of(gradient, nameof(gradient)));
 
         var (g, p) = Orient(gradient, basis, side);
         var plan = new Plan(device, g.Rows, g.Cols, r);
@@ -81,7 +81,7 @@ public static class Subspace
         int r = (int)GaLore.RankOf(basis.AsReadOnly(), side, m, n);
         if (singularValues.Length < r)
             throw new ArgumentException($"singularValues has {singularValues.Length} elements but rank {r} needs at least {r}.", nameof(singularValues));
-        LowRankChecks.Disjoint(gradient, basis, nameof(gradient), nameof(basis));
+        Require.Disjoint(Footprint.Of(basis, nameof(basis)), Footprint.Of(gradient, nameof(gradient)));
 
         var (g, p) = Orient(gradient, basis, side);
         int l = (int)Math.Min(r + (long)oversampling, Math.Min(m, n));

@@ -102,6 +102,11 @@ public static class Optimizer8Bit
             Require.Dense(counter, nameof(options.SkippedCount));
             Require.Length(counter.FlattenedLength, 1, nameof(options.SkippedCount), "the skipped-element counter");
         }
+        // parameters are updated in place (read and written by the same thread); gradients and the counter must be elsewhere.
+        var fp = Footprint.Of(parameters, nameof(parameters));
+        var fg = Footprint.Of(gradients, nameof(gradients));
+        Require.Disjoint(fp, fg);
+        Require.Disjoint(Footprint.Of(counter, nameof(options.SkippedCount)), fp, fg);
 
         var k = StepScalars.From(settings, step);
         var p = parameters.View.AsContiguous();

@@ -56,10 +56,13 @@ public sealed class DeviceTensor<T> : IDisposable where T : unmanaged
     }
 
     /// <summary>A writable view of the whole tensor.</summary>
-    public DeviceTensorSpan<T> Span => new(Device, View, lengths, strides);
+    public DeviceTensorSpan<T> Span => new(Device, View, lengths, strides, this);
 
     /// <summary>A read-only view of the whole tensor.</summary>
-    public ReadOnlyDeviceTensorSpan<T> ReadOnlySpan => new(Device, View, lengths, strides);
+    public ReadOnlyDeviceTensorSpan<T> ReadOnlySpan => new(Device, View, lengths, strides, this);
+
+    /// <summary>True once <see cref="Dispose"/> has run; views taken earlier are then refused by every operation.</summary>
+    public bool IsDisposed => buffer is null;
 
     /// <summary>Views the tensor as writable.</summary>
     public static implicit operator DeviceTensorSpan<T>(DeviceTensor<T> tensor) => tensor.Span;

@@ -20,6 +20,9 @@ public sealed record LoraAdapter<T>(int Rank, float Scale, T[] A, T[] B) where T
 /// in one device pool, for multi-adapter batches (Punica SGMV/BGMV, S-LoRA): the A factors packed one after another
 /// (adapter i at <see cref="AOffset"/>(i), r_i×K), the B factors likewise (N×r_i), and per-adapter rank, scale and
 /// offsets on the device for the kernels. Validated on construction; immutable afterwards.
+/// <para>Element types: f16 and bf16 for every operation; an f32 set (<c>LoraAdapterSet&lt;float&gt;</c>) serves
+/// <see cref="Lora.Bgmv{T}"/> only — the tensor-core <see cref="Lora.SegmentedForward{T}"/> refuses it with an
+/// <see cref="ArgumentException"/> naming <c>x</c>.</para>
 /// </summary>
 public sealed class LoraAdapterSet<T> : IDisposable where T : unmanaged
 {
@@ -69,8 +72,7 @@ public sealed class LoraAdapterSet<T> : IDisposable where T : unmanaged
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(adapters);
-        if (typeof(T) != typeof(ILGPU.Half) && typeof(T) != typeof(BFloat16))
-            throw new NotSupportedException($"LoRA adapter sets hold f16 (ILGPU.Half) or bf16 (BFloat16) factors, not {typeof(T).Name}.");
+        Require.Supported<T>(nameof(adapters));
         ArgumentOutOfRangeException.ThrowIfLessThan(inFeatures, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(outFeatures, 1);
         if (adapters.Count == 0) throw new ArgumentException("An adapter set needs at least one adapter.", nameof(adapters));

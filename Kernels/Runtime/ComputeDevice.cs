@@ -61,7 +61,8 @@ public sealed class ComputeDevice
             ? GetOrCreate("cuda0", () => Context.CreateCudaAccelerator(0))
             : throw new InvalidOperationException($"{EnvironmentVariable}=cuda but no CUDA device is visible."),
         DeviceKind.Cpu => CpuWarp32,
-        _ => CudaAvailable ? Get(DeviceKind.Cuda) : CpuWarp32,
+        DeviceKind.Auto => CudaAvailable ? Get(DeviceKind.Cuda) : CpuWarp32,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "kind must be DeviceKind.Auto, Cuda or Cpu."),
     };
 
     /// <summary>Parses a <c>KERNELS_DEVICE</c> value (null or empty means auto).</summary>

@@ -24,6 +24,10 @@ public sealed class DeviceTensor<T> : IDisposable where T : unmanaged
         this.lengths = lengths.ToArray();
         strides = TensorShape.DenseStrides(lengths);
         FlattenedLength = TensorShape.Product(lengths);
+        long bytes = FlattenedLength > long.MaxValue / Marshal.SizeOf<T>() ? long.MaxValue : FlattenedLength * Marshal.SizeOf<T>();
+        if (bytes > device.Accelerator.MemorySize)
+            throw new ArgumentOutOfRangeException(nameof(lengths),
+                $"A {typeof(T).Name} tensor {TensorShape.Format(lengths)} needs {bytes} bytes but {device.Name} has {device.Accelerator.MemorySize}.");
         // ILGPU cannot allocate zero elements; keep a one-element buffer behind empty tensors.
         buffer = device.Accelerator.Allocate1D<T>(Math.Max(1, FlattenedLength));
     }

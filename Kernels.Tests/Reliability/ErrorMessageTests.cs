@@ -187,4 +187,27 @@ public class ErrorMessageTests
         using var y = device.Allocate<DeviceHalf>(m, nOut);
         Assert.Equal("x", Assert.Throws<ArgumentException>(() => Kernels.Lora.Lora.Bgmv<DeviceHalf>(xWide, adapters, batch, y)).ParamName);
     }
+
+    [Fact]
+    public void ADeviceMismatchNamesTheOperandOnTheOtherDevice()
+    {
+        var home = Devices.CpuSmall;
+        var away = Devices.CpuWarp32;
+        using var codes = home.Allocate<byte>(128);
+        using var absmax = home.Allocate<float>(2);
+        using var output = away.Allocate<float>(128);
+        Assert.Equal("output", Assert.Throws<ArgumentException>(() => Blockwise.Dequantize(codes, absmax, CodeBook.DynamicSigned, 64, output)).ParamName);
+
+        using var state = Kernels.Optimizers.Optimizer8BitState.Create(home, Kernels.Optimizers.OptimizerKind.Adam, 64);
+        using var grads = home.Allocate<float>(64);
+        using var parameters = away.Allocate<float>(64);
+        var settings = Kernels.Optimizers.OptimizerSettings.Defaults(Kernels.Optimizers.OptimizerKind.Adam, 1e-3f);
+        Assert.Equal("parameters", Assert.Throws<ArgumentException>(
+            () => Kernels.Optimizers.Optimizer8Bit.Step<float, float>(grads, state, settings, 1, parameters)).ParamName);
+
+        using var n = home.Allocate<float>(2, 5);
+        using var p = home.Allocate<float>(6, 2);
+        using var update = away.Allocate<float>(6, 5);
+        Assert.Equal("update", Assert.Throws<ArgumentException>(() => GaLore.BackProject(n, p, ProjectionSide.Left, 1f, update)).ParamName);
+    }
 }

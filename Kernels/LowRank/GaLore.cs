@@ -86,7 +86,8 @@ public static class GaLore
         ReadOnlyDeviceTensorSpan<float> lowRankUpdate, ReadOnlyDeviceTensorSpan<float> projector, ProjectionSide side,
         DeviceTensorSpan<float> destination, string destinationName)
     {
-        var device = destination.Device ?? throw new ArgumentException($"{destinationName} is a default (empty) view.", destinationName);
+        // The inputs decide the device, so a destination elsewhere is the one named.
+        var device = lowRankUpdate.Device ?? throw new ArgumentException("lowRankUpdate is a default (empty) view.", nameof(lowRankUpdate));
         LowRankChecks.Matrix(lowRankUpdate, device, nameof(lowRankUpdate));
         LowRankChecks.Matrix(projector, device, nameof(projector));
         LowRankChecks.Matrix(destination, device, destinationName);

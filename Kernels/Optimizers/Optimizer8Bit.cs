@@ -85,9 +85,10 @@ public static class Optimizer8Bit
         state.ThrowIfDisposed();
         if (parameters.IsEmptyView) throw new ArgumentException("parameters is an empty (default) view.", nameof(parameters));
         if (gradients.IsEmptyView) throw new ArgumentException("gradients is an empty (default) view.", nameof(gradients));
-        var device = parameters.Device;
+        // The state is the anchor (it was created for these parameters), so a mismatch names the operand that moved.
+        var device = state.Device;
+        Require.SameDevice(device, parameters.Device, nameof(parameters));
         Require.SameDevice(device, gradients.Device, nameof(gradients));
-        Require.SameDevice(device, state.Device, nameof(state));
         Require.Dense(parameters, nameof(parameters));
         Require.Dense(gradients, nameof(gradients));
         Require.Length(parameters.FlattenedLength, state.Length, nameof(parameters), $"the {state.Kind} state of {state.Length} elements");

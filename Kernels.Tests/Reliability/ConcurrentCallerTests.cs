@@ -1,5 +1,6 @@
 using Kernels.Dense;
 using Kernels.LowRank;
+using Kernels.Sparse;
 using Kernels.SpQR;
 using Kernels.Tensors;
 using Kernels.Tests.Dense;
@@ -7,6 +8,7 @@ using Kernels.Tests.Harness;
 using Kernels.Tests.LowRank;
 using Kernels.Tests.Lora;
 using Kernels.Tests.SpQR;
+using Kernels.Tests.Sparse;
 using Xunit;
 using DeviceHalf = ILGPU.Half;
 
@@ -70,6 +72,28 @@ public class ConcurrentCallerTests
             Kernels.Dense.Dense.Gemm<DeviceHalf>(x, w, null, y, new Kernels.Dense.Dense.GemmTuning(Splits: 4));
             var expected = DenseReference.GemmExact<DeviceHalf>(xh, wh, ReadOnlySpan<DeviceHalf>.Empty, n, k, m);
             Compare.Close(Compare.ToFloat<DeviceHalf>(y.ToArray()), expected, Compare.F16, $"thread {t} round {round} split-K GEMM", seed);
+        });
+    }
+
+    [Fact]
+    public void SplitKSpMMOnOneMatrixFromFourThreads()
+    {
+        var device = Devices.CpuWarp32;
+        var seed = Seeded.Create();
+        const int m = 130, k = 300, n = 5;
+        var w = SparseTestData.Weights(seed, m, k, 0.8, ElementType.Float16);
+        var host = TiledCslEncoder.Encode(SparseTestData.ToHalf(w), m, k);
+        using var matrix = TiledCslMatrix.Upload(device, host);
+        var inputs = Enumerable.Range(0, Threads).Select(_ => SparseTestData.Activations(seed, n, k, ElementType.Float16)).ToArray();
+        Concurrently.Run(Threads, rounds: 1, (t, round) =>
+        {
+            using var x = device.Upload(SparseTestData.ToDeviceHalf(inputs[t]), n, k);
+            using var y = device.Allocate<DeviceHalf>(n, m);
+            Poison.Fill(y);
+            SpMM.Multiply(x.ReadOnlySpan, matrix, y.Span, SpMMPath.Sparse, new SpMM.Tuning(Splits: 3));
+            var expected = new double[n * m];
+            SpMMReference.Multiply(inputs[t], host, expected);
+            Compare.Close(Compare.ToFloat<DeviceHalf>(y.ToArray()), expected, Compare.F16, $"thread {t} split-K SpMM", seed);
         });
     }
 

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Reflection;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using ILGPU.Runtime;
 using Kernels.Cuda;
 using Kernels.Runtime;
@@ -14,26 +13,35 @@ namespace Kernels.Bench.Tour;
 /// </summary>
 public static class TourRunner
 {
-    /// <summary>Runs the tour with command-line options; returns the process exit code (1 when a row fails verification).</summary>
+    /// <summary>
+    /// Runs the tour with command-line options; returns the process exit code: 0 when every row verified, 1 when a row
+    /// failed verification, 2 for a bad command line (one line on stderr, nothing run) or an <c>--ops</c> pattern that
+    /// matches no row.
+    /// </summary>
     public static int Run(string[] args)
     {
-        string? json = null, pattern = null;
-        bool? full = null;
-        for (int i = 0; i < args.Length; i++)
+        TourOptions options;
+        try { options = TourOptions.Parse(args); }
+        catch (TourUsageException e)
         {
-            switch (args[i])
-            {
-                case "--json": json = args[++i]; break;
-                case "--ops": pattern = args[++i]; break;
-                case "--full": full = true; break;
-                case "--small": full = false; break;
-                default: Console.Error.WriteLine($"unknown tour option '{args[i]}'"); return 2;
-            }
+            Console.Error.WriteLine($"tour: {e.Message}");
+            return 2;
         }
+        var (json, filter) = (options.Json, options.Filter);
 
         var device = ComputeDevice.Default;
-        var context = new TourContext(device, full ?? device.IsCuda);
-        var filter = pattern is null ? null : new Regex(pattern, RegexOptions.IgnoreCase);
+        var context = new TourContext(device, options.Full ?? device.IsCuda);
+        var all = Suites().SelectMany(s => s.Cases(context).Select(c => (s.Family, Case: c))).ToList();
+        var cases = all.Where(x => filter is null || filter.IsMatch($"{x.Family} {x.Case.Op}")).ToList();
+        if (context.Full && !device.IsCuda)
+            Console.Error.WriteLine($"tour: warning: --full on the {device.Name} runs LLM-sized rows (up to 64M elements, 1 GiB copies): " +
+                $"expect minutes per row ({cases.Count} rows selected); omit --full for the small CPU shapes.");
+        if (cases.Count == 0)
+        {
+            Console.Error.WriteLine($"tour: --ops '{options.Pattern}' matched none of the {all.Count} rows " +
+                $"(rows are matched as \"family op\", e.g. \"{all.FirstOrDefault().Family} {all.FirstOrDefault().Case?.Op}\")");
+            return 2;
+        }
         Console.WriteLine($"device: {device.Name}  ({(context.Full ? "full LLM shapes" : "small shapes; CPU times are not speed claims")})");
         var f = device.Facts;
         if (device.IsCuda)
@@ -42,18 +50,19 @@ public static class TourRunner
         double copyGbPerS = MeasureCopyBandwidth(context);
         Console.WriteLine($"copy bandwidth (device to device, read + write): {copyGbPerS:F1} GB/s");
 
-        var cases = Suites().SelectMany(s => s.Cases(context).Select(c => (s.Family, Case: c)))
-            .Where(x => filter is null || filter.IsMatch($"{x.Family} {x.Case.Op}"))
-            .ToList();
         var rows = new List<TourRow>();
         int index = 0;
+        // A terminal gets one progress line rewritten in place; a log file or pipe gets one plain line per row.
+        bool inPlace = !Console.IsErrorRedirected;
         foreach (var (family, c) in cases)
         {
             index++;
-            Console.Error.Write($"\r[{index}/{cases.Count}] {family}: {c.Op} {c.Shape} {c.DType} ...".PadRight(100));
+            string progress = $"[{index}/{cases.Count}] {family}: {c.Op} {c.Shape} {c.DType} ...";
+            if (inPlace) Console.Error.Write("\r" + progress.PadRight(100));
+            else Console.Error.WriteLine(progress);
             rows.Add(RunCase(context, c, copyGbPerS));
         }
-        Console.Error.WriteLine();
+        if (inPlace) Console.Error.WriteLine();
         PrintTable(rows);
         if (json is not null)
         {

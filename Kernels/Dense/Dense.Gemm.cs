@@ -52,6 +52,7 @@ public static partial class Dense
             Require.SameDevice(x.Device, b.Device, nameof(bias));
         }
         if (k < 1) throw new ArgumentException($"x has lengths {TensorShape.Format(x.Lengths)}: K must be at least 1.", nameof(x));
+        Require.Disjoint(Footprint.Of(y, nameof(y)), Footprint.Of(x, nameof(x)), Footprint.Of(w, nameof(w)), Footprint.Of(bias, nameof(bias)));
         CheckInt(n, m, k);
         if (n == 0 || m == 0) return;
 

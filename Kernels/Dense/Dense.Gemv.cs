@@ -45,6 +45,7 @@ public static partial class Dense
             Require.SameDevice(w.Device, b.Device, nameof(bias));
         }
         if (k < 1) throw new ArgumentException($"w has lengths {TensorShape.Format(w.Lengths)}: K must be at least 1.", nameof(w));
+        Require.Disjoint(Footprint.Of(y, nameof(y)), Footprint.Of(w, nameof(w)), Footprint.Of(x, nameof(x)), Footprint.Of(bias, nameof(bias)));
         CheckInt(1, m, k);
         if (m == 0) return;
 

@@ -6,11 +6,13 @@ using Kernels.Runtime;
 namespace Kernels.Engine;
 
 /// <summary>
-/// The f32 scratch buffer split-K partials go to, one per device, grown on demand. Operations run on the device's
-/// single stream, so one buffer serves every launch in order. Outgrown buffers are kept alive rather than freed,
-/// because freeing device memory would wait for kernels still reading them (no host synchronization inside an op).
+/// The f32 scratch buffer split-K partials go to, one per device, grown on demand. A caller leases it with
+/// <see cref="Rent"/> for the whole sequence "write partials, reduce them": the lease is a lock, so two host threads
+/// cannot interleave their kernels in the one buffer (the device's single stream runs the holder's kernels in order,
+/// so the next holder may reuse the memory at once). Outgrown buffers are kept alive rather than freed, because
+/// freeing device memory would wait for kernels still reading them (no host synchronization inside an op).
 /// </summary>
-public static class SplitKWorkspace
+internal static class SplitKWorkspace
 {
     private sealed class Slot
     {
@@ -20,20 +22,27 @@ public static class SplitKWorkspace
 
     private static readonly ConditionalWeakTable<ComputeDevice, Slot> Slots = new();
 
-    /// <summary>A view of at least <paramref name="floats"/> floats on <paramref name="device"/>.</summary>
-    public static ArrayView<float> Get(ComputeDevice device, long floats)
+    /// <summary>Leases at least <paramref name="floats"/> floats on <paramref name="device"/>; dispose once the reduction is enqueued.</summary>
+    public static ScratchLease<float> Rent(ComputeDevice device, long floats)
     {
         ArgumentNullException.ThrowIfNull(device);
         var slot = Slots.GetValue(device, _ => new Slot());
-        lock (slot)
+        ScratchLease<float>.Enter(slot, "The split-K workspace");
+        try
         {
             if (slot.Current is null || slot.Current.Length < floats)
             {
                 if (slot.Current is not null) slot.Retired.Add(slot.Current);
                 long size = Math.Max(floats, slot.Current is null ? 1L << 16 : slot.Current.Length * 2);
+                slot.Current = null;
                 slot.Current = device.Accelerator.Allocate1D<float>(size);
             }
-            return slot.Current.View.SubView(0, floats);
+            return new ScratchLease<float>(slot, slot.Current.View.SubView(0, floats));
+        }
+        catch
+        {
+            Monitor.Exit(slot);
+            throw;
         }
     }
 }

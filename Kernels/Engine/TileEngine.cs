@@ -52,7 +52,8 @@ public static class TileEngine
             Launch<TShape, TMma, TProducer, TEpilogue>(device, producer, activations, final, problem);
             return;
         }
-        var partials = SplitKWorkspace.Get(device, (long)problem.Splits * problem.N * problem.M);
+        using var lease = SplitKWorkspace.Rent(device, (long)problem.Splits * problem.N * problem.M);
+        var partials = lease.View;
         Launch<TShape, TMma, TProducer, SplitKPartialEpilogue>(device, producer, activations,
             new SplitKPartialEpilogue(partials, problem.M, problem.N), problem);
         SplitKReduction.Launch(device, partials, problem.Splits, problem.M, problem.N, final);

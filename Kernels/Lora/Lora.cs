@@ -34,6 +34,7 @@ public static partial class Lora
         RequireRank(r, nameof(a), a.Lengths);
         if (ka != k) throw new ArgumentException($"a has lengths {Shape(a.Lengths)} but x {Shape(x.Lengths)} needs {k} columns.", nameof(a));
         Output(s, nameof(s), device, m, r);
+        Require.Disjoint(Footprint.Of(s, nameof(s)), Footprint.Of(x, nameof(x)), Footprint.Of(a, nameof(a)));
         EnqueueShrink(device, x.View.AsContiguous(), m, k, a.View.AsContiguous(), new SingleLoraAdapter(r, 1f), dropout,
             s.View.AsContiguous(), r);
     }
@@ -63,6 +64,9 @@ public static partial class Lora
         RequireFinite(alpha, nameof(alpha));
         Output(ds, nameof(ds), device, m, r);
         Output(db, nameof(db), device, n, r);
+        Footprint fdy = Footprint.Of(dy, nameof(dy)), fb = Footprint.Of(b, nameof(b)), fs = Footprint.Of(s, nameof(s)), fds = Footprint.Of(ds, nameof(ds));
+        Require.Disjoint(fds, fdy, fb, fs);
+        Require.Disjoint(Footprint.Of(db, nameof(db)), fdy, fb, fs, fds);
         EnqueueDsDb(device, dy.View.AsContiguous(), m, n, b.View.AsContiguous(), s.View.AsContiguous(), r, alpha,
             ds.View.AsContiguous(), db.View.AsContiguous());
     }
@@ -84,6 +88,7 @@ public static partial class Lora
         RequireRank(r, nameof(ds), ds.Lengths);
         if (mds != m) throw new ArgumentException($"ds has lengths {Shape(ds.Lengths)} but x {Shape(x.Lengths)} needs {m} rows.", nameof(ds));
         Output(da, nameof(da), device, r, k);
+        Require.Disjoint(Footprint.Of(da, nameof(da)), Footprint.Of(ds, nameof(ds)), Footprint.Of(x, nameof(x)));
         EnqueueDa(device, ds.View.AsContiguous(), x.View.AsContiguous(), m, k, r, dropout, da.View.AsContiguous());
     }
 
@@ -102,9 +107,13 @@ public static partial class Lora
         ArgumentNullException.ThrowIfNull(batch);
         var device = x.Device;
         var (m, k) = Matrix(x, nameof(x), device);
-        RequireAdapters(adapters, device, k, nameof(adapters));
+        Require.SameDevice(device, adapters.Device, nameof(adapters));
+        if (adapters.InFeatures != k)
+            throw new ArgumentException($"x has lengths {Shape(x.Lengths)} but the adapters take K = {adapters.InFeatures} in-features.", nameof(x));
         batch.Validate(adapters, m, nameof(batch));
         Output(y, nameof(y), device, m, adapters.OutFeatures);
+        // y is read and written (y += ...), element by element by the same thread: in place by design, but never over x.
+        Require.Disjoint(Footprint.Of(y, nameof(y)), Footprint.Of(x, nameof(x)));
         var args = new LoraBgmv.Args<T>(x.View.AsContiguous(), m, k, adapters.OutFeatures, adapters.APool, adapters.BPool, y.View.AsContiguous());
         var map = adapters.Map(batch.Table);
         if (typeof(T) == typeof(float)) LoraBgmv.Launch<float, F32>(device, Unsafe.As<LoraBgmv.Args<T>, LoraBgmv.Args<float>>(ref args), map);
@@ -214,6 +223,7 @@ public static partial class Lora
 
     private static void RequireAdapters<T>(LoraAdapterSet<T> adapters, ComputeDevice device, int k, string name) where T : unmanaged
     {
+        adapters.ThrowIfDisposed();
         Require.SameDevice(device, adapters.Device, name);
         if (adapters.InFeatures != k)
             throw new ArgumentException($"{name} has K = {adapters.InFeatures} in-features but the input has {k} columns.", name);

@@ -20,6 +20,9 @@ public sealed record LoraAdapter<T>(int Rank, float Scale, T[] A, T[] B) where T
 /// in one device pool, for multi-adapter batches (Punica SGMV/BGMV, S-LoRA): the A factors packed one after another
 /// (adapter i at <see cref="AOffset"/>(i), r_i×K), the B factors likewise (N×r_i), and per-adapter rank, scale and
 /// offsets on the device for the kernels. Validated on construction; immutable afterwards.
+/// <para>Element types: f16 and bf16 for every operation; an f32 set (<c>LoraAdapterSet&lt;float&gt;</c>) serves
+/// <see cref="Lora.Bgmv{T}"/> only — the tensor-core <see cref="Lora.SegmentedForward{T}"/> refuses it with an
+/// <see cref="ArgumentException"/> naming <c>x</c>.</para>
 /// </summary>
 public sealed class LoraAdapterSet<T> : IDisposable where T : unmanaged
 {
@@ -162,6 +165,9 @@ public sealed class LoraAdapterSet<T> : IDisposable where T : unmanaged
     internal ArrayView<T> APool => aPool.ReadOnlySpan.View.AsContiguous();
 
     internal ArrayView<T> BPool => bPool.ReadOnlySpan.View.AsContiguous();
+
+    /// <summary>Throws <see cref="ObjectDisposedException"/> once <see cref="Dispose"/> has run (operations call it before launching).</summary>
+    internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(aPool.IsDisposed, this);
 
     /// <summary>Releases the pool.</summary>
     public void Dispose()

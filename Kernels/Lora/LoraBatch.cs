@@ -83,6 +83,8 @@ public sealed class LoraBatch : IDisposable
     /// <summary>Throws unless this batch fits <paramref name="adapters"/> and an input of <paramref name="rows"/> rows.</summary>
     internal void Validate<T>(LoraAdapterSet<T> adapters, int rows, string name) where T : unmanaged
     {
+        ObjectDisposedException.ThrowIf(table.IsDisposed, this);
+        adapters.ThrowIfDisposed();
         if (Rows != rows)
             throw new ArgumentException($"{name} covers {Rows} rows but the input has {rows}.", name);
         if (MaxAdapterId >= adapters.Count)

@@ -60,7 +60,8 @@ internal static class LoraColumnProduct
     {
         int chunks = Chunks(args.Rows);
         long plane = (long)args.Rank * args.Columns;
-        var target = chunks == 1 ? destination : SplitKWorkspace.Get(device, chunks * plane);
+        using var lease = chunks == 1 ? default : SplitKWorkspace.Rent(device, chunks * plane);
+        var target = chunks == 1 ? destination : lease.View;
         args = new Args<T>(args.Left, args.LeftStride, args.Right, args.Rows, args.Columns, args.Rank, args.Dropout,
             args.Scale, args.OutputTransposed, target);
         var kernel = device.GetKernel((typeof(LoraColumnProduct), typeof(T)), acc => acc.LoadCatalogKernel<Args<T>>(Kernel<T, TConvert>));

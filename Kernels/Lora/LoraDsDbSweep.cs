@@ -63,7 +63,8 @@ internal static class LoraDsDbSweep
     {
         long dbPlanes = plan.Chunks > 1 ? (long)plan.Chunks * n * r : 0;
         long dsPlanes = plan.Splits > 1 ? (long)plan.Splits * m * r : 0;
-        var scratch = dbPlanes + dsPlanes > 0 ? SplitKWorkspace.Get(device, dbPlanes + dsPlanes) : default;
+        using var lease = dbPlanes + dsPlanes > 0 ? SplitKWorkspace.Rent(device, dbPlanes + dsPlanes) : default;
+        var scratch = lease.View;
         var dbTarget = dbPlanes > 0 ? scratch.SubView(0, dbPlanes) : db;
         var dsTarget = dsPlanes > 0 ? scratch.SubView(dbPlanes, dsPlanes) : ds;
         int lanes = default(TWide).Lanes;

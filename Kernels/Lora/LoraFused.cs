@@ -40,6 +40,8 @@ public static partial class Lora
         RequireFinite(alpha, nameof(alpha));
         Output(s, nameof(s), device, m, r);
         Output(y, nameof(y), device, m, n);
+        RequireForwardDisjoint(s, y, Footprint.Of(x, nameof(x)), Footprint.Of(w, nameof(w)), Footprint.Of(a, nameof(a)),
+            Footprint.Of(b, nameof(b)), Footprint.Of(bias, nameof(bias)));
 
         var sv = s.View.AsContiguous();
         EnqueueShrink(device, x.View.AsContiguous(), m, k, a.View.AsContiguous(), new SingleLoraAdapter(r, 1f), dropout, sv, r);
@@ -78,6 +80,7 @@ public static partial class Lora
         Bias(bias, device, n);
         Output(s, nameof(s), device, m, adapters.MaxRank);
         Output(y, nameof(y), device, m, n);
+        RequireForwardDisjoint(s, y, Footprint.Of(x, nameof(x)), Footprint.Of(w, nameof(w)), Footprint.Of(bias, nameof(bias)));
 
         var map = adapters.Map(batch.Table);
         var sv = s.View.AsContiguous();
@@ -108,6 +111,8 @@ public static partial class Lora
         if (ka != k) throw new ArgumentException($"a has lengths {Shape(a.Lengths)} but w {Shape(w.Lengths)} needs {k} columns.", nameof(a));
         Input(ds, nameof(ds), device, m, r);
         Output(dx, nameof(dx), device, m, k);
+        Require.Disjoint(Footprint.Of(dx, nameof(dx)), Footprint.Of(dy, nameof(dy)), Footprint.Of(w, nameof(w)), Footprint.Of(ds, nameof(ds)),
+            Footprint.Of(a, nameof(a)));
         EnqueueDx(device, dy, w, ds.View.AsContiguous(), r, a.View.AsContiguous(), dropout, dx, m, n, k);
     }
 
@@ -132,8 +137,9 @@ public static partial class Lora
         ReadOnlyDeviceTensorSpan<T> a, ReadOnlyDeviceTensorSpan<T> b, ReadOnlyDeviceTensorSpan<float> s, float alpha, LoraDropout dropout,
         DeviceTensorSpan<float> ds, DeviceTensorSpan<float> da, DeviceTensorSpan<float> db, DeviceTensorSpan<T> dx) where T : unmanaged
     {
-        var (device, m, n, k, r) = CheckBackward(dy, x, a, b, s, alpha, ds, da, db, dx);
+        var (device, m, n, k, r) = CheckBackward(dy, x, a, b, s, alpha, ds, da, db, dx, WeightRows(w));
         Input(w, nameof(w), device, n, k);
+        RequireBackwardDisjoint(ds, da, db, dx, Footprint.Of(w, nameof(w)));
         var dsv = EnqueueAdapterGradients(device, dy, x, b, s, alpha, dropout, ds, da, db, m, n, k, r);
         EnqueueDx(device, dy, w, dsv, r, a.View.AsContiguous(), dropout, dx, m, n, k);
     }
@@ -144,8 +150,8 @@ public static partial class Lora
     /// </summary>
     private static (ComputeDevice Device, int M, int N, int K, int R) CheckBackward<T>(ReadOnlyDeviceTensorSpan<T> dy,
         ReadOnlyDeviceTensorSpan<T> x, ReadOnlyDeviceTensorSpan<T> a, ReadOnlyDeviceTensorSpan<T> b, ReadOnlyDeviceTensorSpan<float> s,
-        float alpha, DeviceTensorSpan<float> ds, DeviceTensorSpan<float> da, DeviceTensorSpan<float> db, DeviceTensorSpan<T> dx)
-        where T : unmanaged
+        float alpha, DeviceTensorSpan<float> ds, DeviceTensorSpan<float> da, DeviceTensorSpan<float> db, DeviceTensorSpan<T> dx,
+        long weightRows) where T : unmanaged
     {
         RequireHalfPrecision<T>(nameof(dy));
         var device = dy.Device;
@@ -155,6 +161,9 @@ public static partial class Lora
         var (r, ka) = Matrix(a, nameof(a), device);
         RequireRank(r, nameof(a), a.Lengths);
         if (ka != k) throw new ArgumentException($"a has lengths {Shape(a.Lengths)} but x {Shape(x.Lengths)} needs {k} columns.", nameof(a));
+        // b and the base weight agree on N but dy does not: dy is the odd one out.
+        if (!b.IsEmptyView && b.Rank == 2 && b.Lengths[0] != n && b.Lengths[0] == weightRows)
+            throw new ArgumentException($"dy has lengths {Shape(dy.Lengths)} but b {Shape(b.Lengths)} and the base weight have N = {weightRows}.", nameof(dy));
         Input(b, nameof(b), device, n, r);
         Input(s, nameof(s), device, m, r);
         RequireFinite(alpha, nameof(alpha));
@@ -162,7 +171,32 @@ public static partial class Lora
         Output(da, nameof(da), device, r, k);
         Output(db, nameof(db), device, n, r);
         Output(dx, nameof(dx), device, m, k);
+        var inputs = new[] { Footprint.Of(dy, nameof(dy)), Footprint.Of(x, nameof(x)), Footprint.Of(a, nameof(a)),
+            Footprint.Of(b, nameof(b)), Footprint.Of(s, nameof(s)) };
+        RequireBackwardDisjoint(ds, da, db, dx, inputs);
         return (device, m, n, k, r);
+    }
+
+    private static long WeightRows<T>(ReadOnlyDeviceTensorSpan<T> w) where T : unmanaged => w.Rank == 2 ? w.Lengths[0] : -1;
+
+    /// <summary>S and Y must not overlap each other or any input (the expand reads S while Y is written).</summary>
+    private static void RequireForwardDisjoint<T>(DeviceTensorSpan<float> s, DeviceTensorSpan<T> y, params Footprint[] inputs) where T : unmanaged
+    {
+        var fs = Footprint.Of(s, nameof(s));
+        Require.Disjoint(fs, inputs);
+        Require.Disjoint(Footprint.Of(y, nameof(y)), [fs, .. inputs]);
+    }
+
+    /// <summary>The four gradients must not overlap each other or any of <paramref name="inputs"/>.</summary>
+    private static void RequireBackwardDisjoint<T>(DeviceTensorSpan<float> ds, DeviceTensorSpan<float> da, DeviceTensorSpan<float> db,
+        DeviceTensorSpan<T> dx, params Footprint[] inputs) where T : unmanaged
+    {
+        var outputs = new[] { Footprint.Of(ds, nameof(ds)), Footprint.Of(da, nameof(da)), Footprint.Of(db, nameof(db)), Footprint.Of(dx, nameof(dx)) };
+        for (int i = 0; i < outputs.Length; i++)
+        {
+            Require.Disjoint(outputs[i], inputs);
+            Require.Disjoint(outputs[i], outputs.AsSpan(i + 1));
+        }
     }
 
     /// <summary>Enqueues dS, dB and dA (the adapter's gradients, independent of how W is stored); returns dS for dX.</summary>
@@ -233,7 +267,8 @@ public static partial class Lora
             TileEngine.Launch<TShape, TMma, TProducer, TEpilogue>(device, producer, activations, epilogue, problem);
             return;
         }
-        var partials = SplitKWorkspace.Get(device, (long)problem.Splits * n * m);
+        using var lease = SplitKWorkspace.Rent(device, (long)problem.Splits * n * m);
+        var partials = lease.View;
         TileEngine.Launch<TShape, TMma, TProducer, SplitKPartialEpilogue>(device, producer, activations,
             new SplitKPartialEpilogue(partials, m, n), problem);
         SplitKReduction.Launch(device, partials, problem.Splits, m, n, epilogue);

@@ -40,6 +40,8 @@ public static partial class Lora
         RequireFinite(alpha, nameof(alpha));
         Output(s, nameof(s), device, m, r);
         Output(y, nameof(y), device, m, n);
+        RequireForwardDisjoint(s, y, [Footprint.Of(x, nameof(x)), Footprint.Of(a, nameof(a)), Footprint.Of(b, nameof(b)),
+            Footprint.Of(bias, nameof(bias)), .. w.Footprints()]);
 
         var sv = s.View.AsContiguous();
         EnqueueShrink(device, x.View.AsContiguous(), m, k, a.View.AsContiguous(), new SingleLoraAdapter(r, 1f), dropout, sv, r);
@@ -79,8 +81,10 @@ public static partial class Lora
         DeviceTensorSpan<float> ds, DeviceTensorSpan<float> da, DeviceTensorSpan<float> db, DeviceTensorSpan<T> dx) where T : unmanaged
     {
         ArgumentNullException.ThrowIfNull(w);
-        var (device, m, n, k, r) = CheckBackward(dy, x, a, b, s, alpha, ds, da, db, dx);
+        var (device, m, n, k, r) = CheckBackward(dy, x, a, b, s, alpha, ds, da, db, dx,
+            x.Rank == 2 && x.Lengths[1] > 0 && w.Length % x.Lengths[1] == 0 ? w.Length / x.Lengths[1] : -1);
         RequireQuantized(w, device, n, k);
+        RequireBackwardDisjoint(ds, da, db, dx, w.Footprints());
         var dsv = EnqueueAdapterGradients(device, dy, x, b, s, alpha, dropout, ds, da, db, m, n, k, r);
         var dym = Matrix16.From(dy);
         var dxv = dx.View.AsContiguous();
@@ -97,6 +101,7 @@ public static partial class Lora
 
     private static void RequireQuantized(BlockwiseQuantized w, ComputeDevice device, int n, int k)
     {
+        w.ThrowIfDisposed();
         Require.SameDevice(device, w.Device, nameof(w));
         if (w.Length != (long)n * k)
             throw new ArgumentException($"w holds {w.Length} quantized elements but an N×K = {n}×{k} weight needs {(long)n * k}.", nameof(w));

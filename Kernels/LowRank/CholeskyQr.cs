@@ -23,7 +23,7 @@ internal static class CholeskyQr
     internal static long ScratchFloats(ComputeDevice device, int rows, int l) =>
         2L * l * l + SimtGemm.WorkspaceFor(device, l, l, rows);
 
-    internal static Scratch Carve(LowRankWorkspace.Lease lease, ref long offset, ComputeDevice device, int rows, int l)
+    internal static Scratch Carve(ScratchLease<float> lease, ref long offset, ComputeDevice device, int rows, int l)
     {
         var gram = lease.Slice(offset, (long)l * l); offset += (long)l * l;
         var small = lease.Slice(offset, (long)l * l); offset += (long)l * l;
@@ -62,6 +62,7 @@ internal static class CholeskyQr
                 deviation = Math.Max(deviation, Math.Abs(c[i] - (i % (l + 1) == 0 ? 1 : 0)));
             }
             for (int i = 0; i < l; i++) trace += c[i * l + i];
+            if (pass == 1) RequireUsableGradient(trace);
             bool last = singlePass || pass >= 4 || (pass >= 2 && deviation <= 0.1);
             if (!SmallDense.Cholesky(c, l, r))
             {
@@ -86,6 +87,18 @@ internal static class CholeskyQr
             src = dst;
             srcIsY = !srcIsY;
         }
+    }
+
+    // Every caller orthonormalizes a product of the gradient (G·Ω, Gᵀ·P, G·Z), so a Gram matrix of zero trace means
+    // that product is exactly zero, and a non-finite one that the gradient holds NaN or ∞.
+    private static void RequireUsableGradient(double trace)
+    {
+        if (!double.IsFinite(trace))
+            throw new ArgumentException("gradient holds NaN or ∞ values (its product with the basis is not finite); no subspace is computed.", "gradient");
+        if (trace == 0)
+            throw new ArgumentException(
+                "gradient is zero (or orthogonal to the given basis): its product with the basis is exactly zero, so every subspace is " +
+                "equally dominant and none is computed. Keep the previous basis for this step (basis is left unchanged).", "gradient");
     }
 
     internal static double[] Identity(int n)

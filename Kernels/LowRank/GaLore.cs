@@ -33,8 +33,8 @@ public static class GaLore
         long r = RankOf(projector, side, m, n);
         if (side == ProjectionSide.Left) LowRankChecks.Shape2(result.Lengths, r, n, nameof(result));
         else LowRankChecks.Shape2(result.Lengths, m, r, nameof(result));
-        LowRankChecks.Disjoint(gradient, result, nameof(gradient), nameof(result));
-        LowRankChecks.Disjoint(projector, result, nameof(projector), nameof(result));
+        Require.Disjoint(Footprint.Of(result, nameof(result)), Footprint.Of(gradient, nameof(gradient)));
+        Require.Disjoint(Footprint.Of(result, nameof(result)), Footprint.Of(projector, nameof(projector)));
 
         var g = MatrixRef.Of(gradient);
         var p = MatrixRef.Of(projector);
@@ -86,16 +86,25 @@ public static class GaLore
         ReadOnlyDeviceTensorSpan<float> lowRankUpdate, ReadOnlyDeviceTensorSpan<float> projector, ProjectionSide side,
         DeviceTensorSpan<float> destination, string destinationName)
     {
-        var device = destination.Device ?? throw new ArgumentException($"{destinationName} is a default (empty) view.", destinationName);
+        // The inputs decide the device, so a destination elsewhere is the one named.
+        var device = lowRankUpdate.Device ?? throw new ArgumentException("lowRankUpdate is a default (empty) view.", nameof(lowRankUpdate));
         LowRankChecks.Matrix(lowRankUpdate, device, nameof(lowRankUpdate));
         LowRankChecks.Matrix(projector, device, nameof(projector));
         LowRankChecks.Matrix(destination, device, destinationName);
         long m = destination.Lengths[0], n = destination.Lengths[1];
+        // projector and lowRankUpdate agree on r and imply another m×n: the destination is the odd one out.
+        var pl = projector.Lengths;
+        var ul = lowRankUpdate.Lengths;
+        var (impliedM, impliedN, agree) = side == ProjectionSide.Left ? (pl[0], ul[1], pl[1] == ul[0]) : (ul[0], pl[1], ul[1] == pl[0]);
+        if (agree && (impliedM != m || impliedN != n))
+            throw new ArgumentException(
+                $"{destinationName} has lengths {TensorShape.Format(destination.Lengths)} but projector {TensorShape.Format(pl)} and " +
+                $"lowRankUpdate {TensorShape.Format(ul)} give a {impliedM}×{impliedN} matrix.", destinationName);
         long r = RankOf(projector, side, m, n);
         if (side == ProjectionSide.Left) LowRankChecks.Shape2(lowRankUpdate.Lengths, r, n, nameof(lowRankUpdate));
         else LowRankChecks.Shape2(lowRankUpdate.Lengths, m, r, nameof(lowRankUpdate));
-        LowRankChecks.Disjoint(lowRankUpdate, destination, nameof(lowRankUpdate), destinationName);
-        LowRankChecks.Disjoint(projector, destination, nameof(projector), destinationName);
+        Require.Disjoint(Footprint.Of(destination, destinationName), Footprint.Of(lowRankUpdate, nameof(lowRankUpdate)));
+        Require.Disjoint(Footprint.Of(destination, destinationName), Footprint.Of(projector, nameof(projector)));
         var nn = MatrixRef.Of(lowRankUpdate);
         var p = MatrixRef.Of(projector);
         return side == ProjectionSide.Left
@@ -104,7 +113,7 @@ public static class GaLore
     }
 
     /// <summary>The rank r of a projector for an m×n matrix, checking its shape against the side.</summary>
-    internal static long RankOf(ReadOnlyDeviceTensorSpan<float> projector, ProjectionSide side, long m, long n)
+    internal static long RankOf(ReadOnlyDeviceTensorSpan<float> projector, ProjectionSide side, long m, long n, string name = "projector")
     {
         if (side is not (ProjectionSide.Left or ProjectionSide.Right))
             throw new ArgumentOutOfRangeException(nameof(side), $"Unknown projection side {side}.");
@@ -113,10 +122,10 @@ public static class GaLore
         long expected = side == ProjectionSide.Left ? m : n;
         if (along != expected)
             throw new ArgumentException(
-                $"projector has lengths {TensorShape.Format(projector.Lengths)}; a {side} projector of an {m}×{n} matrix must be " +
-                (side == ProjectionSide.Left ? $"[{m}, r]" : $"[r, {n}]") + ".", nameof(projector));
+                $"{name} has lengths {TensorShape.Format(projector.Lengths)}; a {side} {(name == "projector" ? "projector" : "basis")} of an {m}×{n} matrix must be " +
+                (side == ProjectionSide.Left ? $"[{m}, r]" : $"[r, {n}]") + ".", name);
         if (r < 1 || r > Math.Min(m, n))
-            throw new ArgumentOutOfRangeException(nameof(projector), $"projector rank {r} must be in [1, {Math.Min(m, n)}] for an {m}×{n} matrix.");
+            throw new ArgumentOutOfRangeException(name, $"{name} rank {r} must be in [1, {Math.Min(m, n)}] for an {m}×{n} matrix.");
         return r;
     }
 }

@@ -11,6 +11,7 @@ internal static class LowRankChecks
     public static void Matrix<T>(ReadOnlyDeviceTensorSpan<T> span, ComputeDevice device, string name) where T : unmanaged
     {
         if (span.IsEmptyView) throw new ArgumentException($"{name} is a default (empty) view.", name);
+        Require.Live(span, name);
         Require.Rank(span.Rank, 2, name, span.Lengths);
         Require.SameDevice(device, span.Device, name);
         if (span.Lengths[1] > 1 && span.Strides[1] != 1)
@@ -31,15 +32,4 @@ internal static class LowRankChecks
 
     public static void Shape2(ReadOnlySpan<nint> actual, long rows, long cols, string name) =>
         Require.Shape(actual, [(nint)rows, (nint)cols], name);
-
-    /// <summary>Rejects a destination that shares memory with an input the kernel still reads while writing it.</summary>
-    public static void Disjoint<TA, TB>(ReadOnlyDeviceTensorSpan<TA> input, DeviceTensorSpan<TB> output, string inputName, string outputName)
-        where TA : unmanaged where TB : unmanaged
-    {
-        if (input.FlattenedLength == 0 || output.FlattenedLength == 0) return;
-        long a0 = input.View.AsContiguous().LoadEffectiveAddressAsPtr().ToInt64(), a1 = a0 + input.View.LengthInBytes;
-        long b0 = output.View.AsContiguous().LoadEffectiveAddressAsPtr().ToInt64(), b1 = b0 + output.View.LengthInBytes;
-        if (a0 < b1 && b0 < a1)
-            throw new ArgumentException($"{outputName} overlaps {inputName}; the operation reads {inputName} while writing {outputName}.", outputName);
-    }
 }

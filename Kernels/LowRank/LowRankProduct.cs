@@ -74,10 +74,10 @@ public static class LowRankProduct
             Require.Dense(bias, nameof(bias));
             Require.Length(bias.FlattenedLength, n, nameof(bias), $"N = {n} outputs");
         }
-        LowRankChecks.Disjoint(x, y, nameof(x), nameof(y));
-        LowRankChecks.Disjoint(v, y, nameof(v), nameof(y));
-        LowRankChecks.Disjoint(u, y, nameof(u), nameof(y));
-        if (!bias.IsEmptyView) LowRankChecks.Disjoint(bias, y, nameof(bias), nameof(y));
+        Require.Disjoint(Footprint.Of(y, nameof(y)), Footprint.Of(x, nameof(x)));
+        Require.Disjoint(Footprint.Of(y, nameof(y)), Footprint.Of(v, nameof(v)));
+        Require.Disjoint(Footprint.Of(y, nameof(y)), Footprint.Of(u, nameof(u)));
+        if (!bias.IsEmptyView) Require.Disjoint(Footprint.Of(y, nameof(y)), Footprint.Of(bias, nameof(bias)));
         if (m * Math.Max(n, k) >= int.MaxValue || r * Math.Max(n, k) >= int.MaxValue)
             throw new ArgumentOutOfRangeException(nameof(x), $"StreamMatmul supports up to 2^31 elements per operand; got x {TensorShape.Format(x.Lengths)}, u {TensorShape.Format(u.Lengths)}.");
         if (!device.IsCuda && device.Accelerator.WarpSize != 32)
@@ -148,13 +148,13 @@ public static class LowRankProduct
             Require.SameDevice(device, b2.Device, nameof(b2));
             Require.Dense(b2, nameof(b2));
             Require.Length(b2.FlattenedLength, h, nameof(b2), $"H = {h}");
-            LowRankChecks.Disjoint(b2, y, nameof(b2), nameof(y));
+            Require.Disjoint(Footprint.Of(y, nameof(y)), Footprint.Of(b2, nameof(b2)));
         }
-        LowRankChecks.Disjoint(x, y, nameof(x), nameof(y));
-        LowRankChecks.Disjoint(v1, y, nameof(v1), nameof(y));
-        LowRankChecks.Disjoint(b1, y, nameof(b1), nameof(y));
-        LowRankChecks.Disjoint(u2, y, nameof(u2), nameof(y));
-        LowRankChecks.Disjoint(v2, y, nameof(v2), nameof(y));
+        Require.Disjoint(Footprint.Of(y, nameof(y)), Footprint.Of(x, nameof(x)));
+        Require.Disjoint(Footprint.Of(y, nameof(y)), Footprint.Of(v1, nameof(v1)));
+        Require.Disjoint(Footprint.Of(y, nameof(y)), Footprint.Of(b1, nameof(b1)));
+        Require.Disjoint(Footprint.Of(y, nameof(y)), Footprint.Of(u2, nameof(u2)));
+        Require.Disjoint(Footprint.Of(y, nameof(y)), Footprint.Of(v2, nameof(v2)));
         if (m * Math.Max(Math.Max(r1, h), d) >= int.MaxValue || d * Math.Max(r1, r2) >= int.MaxValue || r2 * h >= int.MaxValue)
             throw new ArgumentOutOfRangeException(nameof(x), "StreamFfn supports up to 2^31 elements per operand.");
         if (m == 0 || h == 0) return;

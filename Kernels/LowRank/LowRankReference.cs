@@ -104,6 +104,7 @@ public static class LowRankReference
     public static double[] StreamFfn(ReadOnlySpan<float> x, ReadOnlySpan<float> v1, ReadOnlySpan<float> b1, ReadOnlySpan<float> u2,
         ReadOnlySpan<float> v2, ReadOnlySpan<float> b2, FfnActivation activation, int m, int r1, int d, int r2, int h)
     {
+        if (!Enum.IsDefined(activation)) throw new ArgumentOutOfRangeException(nameof(activation), activation, "Unknown activation.");
         var hidden = new double[d];
         var s = new double[r2];
         var y = new double[(long)m * h];

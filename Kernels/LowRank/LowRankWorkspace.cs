@@ -27,7 +27,7 @@ internal static class LowRankWorkspace
     public static Recording Record() => new();
 
     /// <summary>Leases at least <paramref name="floats"/> floats; dispose the lease once the call has enqueued its work.</summary>
-    public static Lease Rent(ComputeDevice device, long floats, string purpose)
+    public static ScratchLease<float> Rent(ComputeDevice device, long floats, string purpose)
     {
         recorder?.Add((purpose, floats));
         Slab slab;
@@ -35,7 +35,7 @@ internal static class LowRankWorkspace
         {
             if (!Slabs.TryGetValue(device, out slab!)) Slabs[device] = slab = new Slab();
         }
-        Monitor.Enter(slab.Gate);
+        ScratchLease<float>.Enter(slab.Gate, "The low-rank workspace");
         try
         {
             if (floats > 0 && (slab.Buffer is null || slab.Buffer.Length < floats))
@@ -50,34 +50,13 @@ internal static class LowRankWorkspace
                 slab.Buffer = device.Accelerator.Allocate1D<float>(size);
             }
             var view = floats > 0 ? slab.Buffer!.View.AsContiguous().SubView(0, floats) : default;
-            return new Lease(slab.Gate, view);
+            return new ScratchLease<float>(slab.Gate, view);
         }
         catch
         {
             Monitor.Exit(slab.Gate);
             throw;
         }
-    }
-
-    /// <summary>A held workspace; <see cref="View"/> is valid until disposal.</summary>
-    public readonly struct Lease : IDisposable
-    {
-        private readonly object gate;
-
-        internal Lease(object gate, ArrayView<float> view)
-        {
-            this.gate = gate;
-            View = view;
-        }
-
-        /// <summary>The leased floats.</summary>
-        public ArrayView<float> View { get; }
-
-        /// <summary>Floats [offset, offset + count) of the lease.</summary>
-        public ArrayView<float> Slice(long offset, long count) => count == 0 ? default : View.SubView(offset, count);
-
-        /// <inheritdoc />
-        public void Dispose() => Monitor.Exit(gate);
     }
 
     /// <summary>The requests made on this thread while it is alive.</summary>

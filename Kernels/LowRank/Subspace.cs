@@ -15,6 +15,12 @@ namespace Kernels.LowRank;
 /// other work is enqueued on the gradient's stream. A <see cref="ProjectionSide.Right"/> basis is computed as the left
 /// subspace of Gᵀ by flipping operand layouts, never by transposing G.
 /// </para>
+/// <para>
+/// <b>A zero gradient</b> has no dominant subspace (every r-dimensional subspace captures the same energy, zero), so
+/// neither operation invents one: both throw <see cref="ArgumentException"/> naming <c>gradient</c> when its product
+/// with the basis (or the random sketch) is exactly zero, before writing the basis, and likewise when the gradient
+/// holds NaN or ∞. GaLore should keep the previous projector for such a step.
+/// </para>
 /// </summary>
 public static class Subspace
 {
@@ -37,8 +43,8 @@ public static class Subspace
         LowRankChecks.Matrix(basis, device, nameof(basis));
         if (iterations < 1) throw new ArgumentOutOfRangeException(nameof(iterations), $"iterations must be at least 1, got {iterations}.");
         long m = gradient.Lengths[0], n = gradient.Lengths[1];
-        int r = (int)GaLore.RankOf(basis.AsReadOnly(), side, m, n);
-        LowRankChecks.Disjoint(gradient, basis, nameof(gradient), nameof(basis));
+        int r = (int)GaLore.RankOf(basis.AsReadOnly(), side, m, n, nameof(basis));
+        Require.Disjoint(Footprint.Of(basis, nameof(basis)), Footprint.Of(gradient, nameof(gradient)));
 
         var (g, p) = Orient(gradient, basis, side);
         var plan = new Plan(device, g.Rows, g.Cols, r);
@@ -78,10 +84,10 @@ public static class Subspace
         if (oversampling < 0)
             throw new ArgumentOutOfRangeException(nameof(oversampling), $"oversampling must be non-negative, got {oversampling}.");
         long m = gradient.Lengths[0], n = gradient.Lengths[1];
-        int r = (int)GaLore.RankOf(basis.AsReadOnly(), side, m, n);
+        int r = (int)GaLore.RankOf(basis.AsReadOnly(), side, m, n, nameof(basis));
         if (singularValues.Length < r)
             throw new ArgumentException($"singularValues has {singularValues.Length} elements but rank {r} needs at least {r}.", nameof(singularValues));
-        LowRankChecks.Disjoint(gradient, basis, nameof(gradient), nameof(basis));
+        Require.Disjoint(Footprint.Of(basis, nameof(basis)), Footprint.Of(gradient, nameof(gradient)));
 
         var (g, p) = Orient(gradient, basis, side);
         int l = (int)Math.Min(r + (long)oversampling, Math.Min(m, n));
@@ -132,7 +138,7 @@ public static class Subspace
 
         public long Floats => 3L * rows * l + 3L * cols * l + Partial + QrFloats;
 
-        public Buffers Carve(LowRankWorkspace.Lease lease)
+        public Buffers Carve(ScratchLease<float> lease)
         {
             long at = 0;
             int width = l;
@@ -143,7 +149,7 @@ public static class Subspace
             return new Buffers(y, y2, q, z, z2, z3, partial, qr);
         }
 
-        private static MatrixRef Tall(LowRankWorkspace.Lease lease, ref long at, int length, int width)
+        private static MatrixRef Tall(ScratchLease<float> lease, ref long at, int length, int width)
         {
             var v = lease.Slice(at, (long)length * width);
             at += (long)length * width;

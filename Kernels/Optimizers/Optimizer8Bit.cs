@@ -85,9 +85,10 @@ public static class Optimizer8Bit
         state.ThrowIfDisposed();
         if (parameters.IsEmptyView) throw new ArgumentException("parameters is an empty (default) view.", nameof(parameters));
         if (gradients.IsEmptyView) throw new ArgumentException("gradients is an empty (default) view.", nameof(gradients));
-        var device = parameters.Device;
+        // The state is the anchor (it was created for these parameters), so a mismatch names the operand that moved.
+        var device = state.Device;
+        Require.SameDevice(device, parameters.Device, nameof(parameters));
         Require.SameDevice(device, gradients.Device, nameof(gradients));
-        Require.SameDevice(device, state.Device, nameof(state));
         Require.Dense(parameters, nameof(parameters));
         Require.Dense(gradients, nameof(gradients));
         Require.Length(parameters.FlattenedLength, state.Length, nameof(parameters), $"the {state.Kind} state of {state.Length} elements");
@@ -102,6 +103,11 @@ public static class Optimizer8Bit
             Require.Dense(counter, nameof(options.SkippedCount));
             Require.Length(counter.FlattenedLength, 1, nameof(options.SkippedCount), "the skipped-element counter");
         }
+        // parameters are updated in place (read and written by the same thread); gradients and the counter must be elsewhere.
+        var fp = Footprint.Of(parameters, nameof(parameters));
+        var fg = Footprint.Of(gradients, nameof(gradients));
+        Require.Disjoint(fp, fg);
+        Require.Disjoint(Footprint.Of(counter, nameof(options.SkippedCount)), fp, fg);
 
         var k = StepScalars.From(settings, step);
         var p = parameters.View.AsContiguous();

@@ -79,8 +79,15 @@ public static class Blockwise
             Require.Dense(c, "options.NonFiniteCount");
             Require.SameDevice(device, c.Device, "options.NonFiniteCount");
             Require.Length(c.FlattenedLength, 1, "options.NonFiniteCount", "the non-finite counter");
-            c.Clear();
         }
+        var codesFootprint = Footprint.Of(codes, nameof(codes));
+        var absmaxFootprint = Footprint.Of(absmax, nameof(absmax));
+        var inputFootprint = Footprint.Of(input, nameof(input));
+        Require.Disjoint(codesFootprint, inputFootprint, absmaxFootprint);
+        Require.Disjoint(absmaxFootprint, inputFootprint);
+        if (counter is { } cf)
+            Require.Disjoint(Footprint.Of(cf, "options.NonFiniteCount"), inputFootprint, codesFootprint, absmaxFootprint);
+        counter?.Clear();
         if (n == 0) return;
         LaunchQuantize<T>(input.View, ArrayView<float>.Empty, map, blockSize, codes.View, absmax.View,
             counter is { } cv ? cv.View : ArrayView<long>.Empty, options?.StochasticSeed, device, options?.StochasticOffset ?? 0);
@@ -103,10 +110,13 @@ public static class Blockwise
         DenseOrEmpty(output.AsReadOnly(), nameof(output));
         ArgumentNullException.ThrowIfNull(map);
         RequireBlockSize(blockSize);
-        var device = output.Device;
+        var device = codes.Device ?? output.Device;
         long n = output.FlattenedLength;
+        RequireOutputMatchesCodes(codes, absmax, map, blockSize, n);
         RequireCodes(device, codes, n, map, nameof(codes));
         RequireAbsmax(device, absmax, n, blockSize, nameof(absmax));
+        Require.SameDevice(device, output.Device, nameof(output));
+        Require.Disjoint(Footprint.Of(output, nameof(output)), Footprint.Of(codes, nameof(codes)), Footprint.Of(absmax, nameof(absmax)));
         if (n == 0) return;
         LaunchDequantize<T>(codes.View, absmax.View, ArrayView<byte>.Empty, ArrayView<float>.Empty, ArrayView<float>.Empty, map, blockSize, output.View, device);
     }
@@ -165,7 +175,22 @@ public static class Blockwise
     // An empty tensor has no layout to check (its strides are degenerate), only a device.
     internal static void DenseOrEmpty<T>(ReadOnlyDeviceTensorSpan<T> span, string name) where T : unmanaged
     {
+        Require.Live(span, name);
         if (span.IsEmptyView || span.FlattenedLength > 0) Require.Dense(span, name);
+    }
+
+    // codes and absmax that agree with each other on an element count other than output's: the output is the odd one out.
+    private static void RequireOutputMatchesCodes(ReadOnlyDeviceTensorSpan<byte> codes, ReadOnlyDeviceTensorSpan<float> absmax,
+        CodeBook map, int blockSize, long n)
+    {
+        if (codes.IsEmptyView || absmax.IsEmptyView || codes.FlattenedLength == CodeBytes(n, map)) return;
+        long held = map.Bits == 8 ? codes.FlattenedLength : 2 * codes.FlattenedLength;
+        bool agree = absmax.FlattenedLength == BlockCount(held, blockSize)
+            || (map.Bits == 4 && held > 0 && absmax.FlattenedLength == BlockCount(held - 1, blockSize));
+        if (agree)
+            throw new ArgumentException(
+                $"output has {n} elements but codes ({codes.FlattenedLength} bytes of the {map.Bits}-bit map {map.Name}) and absmax " +
+                $"({absmax.FlattenedLength} blocks of {blockSize}) hold {(map.Bits == 8 ? held.ToString() : $"{held - 1} or {held}")}.", "output");
     }
 
     internal static void RequireCodes(ComputeDevice device, ReadOnlyDeviceTensorSpan<byte> codes, long n, CodeBook map, string name)

@@ -26,7 +26,7 @@ public sealed class BlockwiseQuantized : IDisposable
     public BlockwiseQuantized(CodeBook map, int blockSize, long length, ElementType elementType,
         DeviceTensor<byte> codes, DeviceTensor<float> absmax)
     {
-        Validate(map, blockSize, length, codes);
+        Validate(map, blockSize, length, elementType, codes);
         ArgumentNullException.ThrowIfNull(absmax);
         Blockwise.RequireAbsmax(codes.Device, absmax, length, blockSize, nameof(absmax));
         (Map, BlockSize, Length, ElementType, Codes, Absmax) = (map, blockSize, length, elementType, codes, absmax);
@@ -44,7 +44,7 @@ public sealed class BlockwiseQuantized : IDisposable
     public BlockwiseQuantized(CodeBook map, int blockSize, long length, ElementType elementType,
         DeviceTensor<byte> codes, DeviceTensor<byte> nestedCodes, DeviceTensor<float> nestedAbsmax, DeviceTensor<float> nestedOffset)
     {
-        Validate(map, blockSize, length, codes);
+        Validate(map, blockSize, length, elementType, codes);
         ArgumentNullException.ThrowIfNull(nestedCodes);
         ArgumentNullException.ThrowIfNull(nestedAbsmax);
         ArgumentNullException.ThrowIfNull(nestedOffset);
@@ -58,10 +58,13 @@ public sealed class BlockwiseQuantized : IDisposable
         (NestedCodes, NestedAbsmax, NestedOffset) = (nestedCodes, nestedAbsmax, nestedOffset);
     }
 
-    private static void Validate(CodeBook map, int blockSize, long length, DeviceTensor<byte> codes)
+    private static void Validate(CodeBook map, int blockSize, long length, ElementType elementType, DeviceTensor<byte> codes)
     {
+        if (!Enum.IsDefined(elementType))
+            throw new ArgumentOutOfRangeException(nameof(elementType), elementType, "elementType must be Float32, Float16 or BFloat16.");
         ArgumentNullException.ThrowIfNull(map);
         ArgumentNullException.ThrowIfNull(codes);
+        ObjectDisposedException.ThrowIf(codes.IsDisposed, codes);
         Blockwise.RequireBlockSize(blockSize);
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         Require.Length(codes.FlattenedLength, Blockwise.CodeBytes(length, map), nameof(codes), $"{length} elements with the {map.Bits}-bit map {map.Name}");
@@ -196,10 +199,12 @@ public sealed class BlockwiseQuantized : IDisposable
     /// <param name="output">Destination.</param>
     public void Dequantize<T>(DeviceTensorSpan<T> output) where T : unmanaged
     {
+        ThrowIfDisposed();
         Require.Supported<T>(nameof(output));
         Require.Dense(output, nameof(output));
         Require.SameDevice(Device, output.Device, nameof(output));
         Require.Length(output.FlattenedLength, Length, nameof(output), "this quantized tensor");
+        Require.Disjoint(Footprint.Of(output, nameof(output)), Footprints());
         if (Length == 0) return;
         if (!IsNested)
         {
@@ -208,6 +213,25 @@ public sealed class BlockwiseQuantized : IDisposable
         }
         Blockwise.LaunchDequantize<T>(Codes.Span.View, ArrayView<float>.Empty, NestedCodes!.Span.View, NestedAbsmax!.Span.View,
             NestedOffset!.Span.View, Map, BlockSize, output.View, Device);
+    }
+
+    /// <summary>Throws <see cref="ObjectDisposedException"/> once any of the buffers has been disposed (operations call it before launching).</summary>
+    internal void ThrowIfDisposed()
+    {
+        if (Codes.IsDisposed || Absmax is { IsDisposed: true } || NestedCodes is { IsDisposed: true }
+            || NestedAbsmax is { IsDisposed: true } || NestedOffset is { IsDisposed: true })
+            throw new ObjectDisposedException(nameof(BlockwiseQuantized), "The quantized tensor (or one of its buffers) has been disposed.");
+    }
+
+    /// <summary>The device memory of every buffer, for overlap checks of an operation's destinations.</summary>
+    internal Footprint[] Footprints()
+    {
+        var list = new List<Footprint> { Footprint.Of(Codes.ReadOnlySpan, "w.Codes") };
+        if (Absmax is { } a) list.Add(Footprint.Of(a.ReadOnlySpan, "w.Absmax"));
+        if (NestedCodes is { } nc) list.Add(Footprint.Of(nc.ReadOnlySpan, "w.NestedCodes"));
+        if (NestedAbsmax is { } na) list.Add(Footprint.Of(na.ReadOnlySpan, "w.NestedAbsmax"));
+        if (NestedOffset is { } no) list.Add(Footprint.Of(no.ReadOnlySpan, "w.NestedOffset"));
+        return [.. list];
     }
 
     /// <summary>Releases every buffer.</summary>

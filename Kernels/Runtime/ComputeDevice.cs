@@ -61,7 +61,8 @@ public sealed class ComputeDevice
             ? GetOrCreate("cuda0", () => Context.CreateCudaAccelerator(0))
             : throw new InvalidOperationException($"{EnvironmentVariable}=cuda but no CUDA device is visible."),
         DeviceKind.Cpu => CpuWarp32,
-        _ => CudaAvailable ? Get(DeviceKind.Cuda) : CpuWarp32,
+        DeviceKind.Auto => CudaAvailable ? Get(DeviceKind.Cuda) : CpuWarp32,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "kind must be DeviceKind.Auto, Cuda or Cpu."),
     };
 
     /// <summary>Parses a <c>KERNELS_DEVICE</c> value (null or empty means auto).</summary>
@@ -97,6 +98,9 @@ public sealed class ComputeDevice
     /// <summary>Allocates a tensor with the given lengths and copies <paramref name="data"/> into it.</summary>
     public DeviceTensor<T> Upload<T>(ReadOnlySpan<T> data, params ReadOnlySpan<nint> lengths) where T : unmanaged
     {
+        if (!lengths.IsEmpty && TensorShape.Product(lengths) != data.Length)
+            throw new ArgumentException(
+                $"data has {data.Length} elements but the lengths {TensorShape.Format(lengths)} need {TensorShape.Product(lengths)}.", nameof(data));
         var t = lengths.IsEmpty ? new DeviceTensor<T>(this, [data.Length]) : new DeviceTensor<T>(this, lengths);
         try { t.CopyFrom(data); }
         catch { t.Dispose(); throw; }

@@ -54,10 +54,16 @@ public sealed class SafetensorsFile
         _ => throw new NotSupportedException($"safetensors dtype '{dtype}' is not supported."),
     };
 
-    /// <summary>Reads and checks the header (offsets inside the file, sizes consistent with dtype and shape).</summary>
+    /// <summary>
+    /// Reads and checks the header (offsets inside the file, sizes consistent with dtype and shape). A file that is not
+    /// a valid safetensors file — too short, a header that is not JSON, an entry without integer shape or offsets, a
+    /// non-string metadata value — throws <see cref="InvalidDataException"/> naming the file and the tensor or key.
+    /// </summary>
     public static SafetensorsFile Open(string path)
     {
         using var stream = File.OpenRead(path);
+        if (stream.Length < 8)
+            throw new InvalidDataException($"{path}: {stream.Length} bytes is too short for a safetensors file (it starts with an 8-byte header length).");
         Span<byte> len = stackalloc byte[8];
         stream.ReadExactly(len);
         ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(len);
@@ -66,30 +72,58 @@ public sealed class SafetensorsFile
         var header = new byte[headerLength];
         stream.ReadExactly(header);
         long dataStart = 8 + (long)headerLength, dataLength = stream.Length - dataStart;
-        var root = JsonNode.Parse(header) as JsonObject ?? throw new InvalidDataException($"{path}: the header is not a JSON object.");
+        JsonNode? parsed;
+        try { parsed = JsonNode.Parse(header); }
+        catch (JsonException ex) { throw new InvalidDataException($"{path}: the header is not valid JSON ({ex.Message}).", ex); }
+        var root = parsed as JsonObject ?? throw new InvalidDataException($"{path}: the header is not a JSON object.");
         var entries = new Dictionary<string, SafetensorsEntry>();
         var metadata = new Dictionary<string, string>();
         foreach (var (name, node) in root)
         {
             if (name == "__metadata__")
             {
-                if (node is JsonObject meta)
-                    foreach (var (k, v) in meta) metadata[k] = v?.GetValue<string>() ?? "";
+                var meta = node as JsonObject ?? throw new InvalidDataException($"{path}: __metadata__ is not a JSON object.");
+                foreach (var (k, v) in meta)
+                    metadata[k] = v is JsonValue value && value.TryGetValue<string>(out var text) ? text
+                        : throw new InvalidDataException($"{path}: __metadata__ key '{k}' is not a string (got {v?.ToJsonString() ?? "null"}).");
                 continue;
             }
             var o = node as JsonObject ?? throw new InvalidDataException($"{path}: entry '{name}' is not an object.");
-            string dtype = o["dtype"]?.GetValue<string>() ?? throw new InvalidDataException($"{path}: '{name}' has no dtype.");
-            var shape = (o["shape"] as JsonArray ?? throw new InvalidDataException($"{path}: '{name}' has no shape."))
-                .Select(x => x!.GetValue<long>()).ToArray();
-            var offsets = o["data_offsets"] as JsonArray ?? throw new InvalidDataException($"{path}: '{name}' has no data_offsets.");
-            var e = new SafetensorsEntry(name, dtype, shape, offsets[0]!.GetValue<long>(), offsets[1]!.GetValue<long>());
+            string dtype = o["dtype"] is JsonValue d && d.TryGetValue<string>(out var dt) ? dt
+                : throw new InvalidDataException($"{path}: '{name}' has no dtype string.");
+            if (!IsKnown(dtype)) throw new InvalidDataException($"{path}: '{name}' has dtype '{dtype}', which is not supported.");
+            var shape = Integers(o["shape"], path, name, "shape", count: null);
+            var offsets = Integers(o["data_offsets"], path, name, "data_offsets", count: 2);
+            long elements;
+            try { elements = shape.Aggregate(1L, (a, b) => checked(a * b)); }
+            catch (OverflowException) { throw new InvalidDataException($"{path}: '{name}' has shape [{string.Join(", ", shape)}], more elements than a long holds."); }
+            var e = new SafetensorsEntry(name, dtype, shape, offsets[0], offsets[1]);
             if (shape.Any(l => l < 0) || e.Begin < 0 || e.End < e.Begin || e.End > dataLength)
                 throw new InvalidDataException($"{path}: '{name}' has offsets [{e.Begin}, {e.End}) outside the {dataLength}-byte data section.");
-            if (e.End - e.Begin != e.ElementCount * SizeOf(dtype))
-                throw new InvalidDataException($"{path}: '{name}' spans {e.End - e.Begin} bytes but {dtype}[{string.Join(", ", shape)}] needs {e.ElementCount * SizeOf(dtype)}.");
+            if (elements > long.MaxValue / 8 || e.End - e.Begin != elements * SizeOf(dtype))
+                throw new InvalidDataException($"{path}: '{name}' spans {e.End - e.Begin} bytes but {dtype}[{string.Join(", ", shape)}] needs {elements * SizeOf(dtype)}.");
             entries[name] = e;
         }
         return new SafetensorsFile(path, dataStart, entries, metadata);
+    }
+
+    private static bool IsKnown(string dtype)
+    {
+        try { SizeOf(dtype); return true; }
+        catch (NotSupportedException) { return false; }
+    }
+
+    // A JSON array of integers (exactly count of them when given); anything else — a fraction, a string, a missing
+    // array — is a corrupt header.
+    private static long[] Integers(JsonNode? node, string path, string name, string key, int? count)
+    {
+        if (node is not JsonArray array || (count is int c && array.Count != c))
+            throw new InvalidDataException($"{path}: '{name}' has no {key} array{(count is int n ? $" of {n} integers" : "")} (got {node?.ToJsonString() ?? "nothing"}).");
+        var result = new long[array.Count];
+        for (int i = 0; i < array.Count; i++)
+            result[i] = array[i] is JsonValue v && v.TryGetValue<long>(out var l) ? l
+                : throw new InvalidDataException($"{path}: '{name}' {key}[{i}] is {array[i]?.ToJsonString() ?? "null"}, not an integer.");
+        return result;
     }
 
     /// <summary>Reads a tensor's elements as <typeparamref name="T"/> (its size must match the dtype's).</summary>

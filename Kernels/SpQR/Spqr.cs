@@ -30,6 +30,7 @@ public static partial class Spqr
         Require.SameDevice(matrix.Device, output.Device, nameof(output));
         Require.Dense(output, nameof(output));
         Require.Shape(output.Lengths, [matrix.Rows, matrix.Columns], nameof(output));
+        matrix.ThrowIfDisposed();
 
         var device = matrix.Device;
         int group = device.ElementwiseGroupSize;
@@ -67,6 +68,8 @@ public static partial class Spqr
         Require.Dense(y, nameof(y));
         Require.Length(x.FlattenedLength, matrix.Columns, nameof(x), $"a GEMV with a {matrix.Rows}×{matrix.Columns} SpQR matrix");
         Require.Length(y.FlattenedLength, matrix.Rows, nameof(y), $"a GEMV with a {matrix.Rows}×{matrix.Columns} SpQR matrix");
+        Require.Disjoint(Footprint.Of(y, nameof(y)), Footprint.Of(x, nameof(x)));
+        matrix.ThrowIfDisposed();
         var device = matrix.Device;
         if (device.Accelerator.WarpSize < 8)
             throw new NotSupportedException($"Spqr.Gemv needs a warp of at least 8 lanes (one 16×16 tile per 8 lanes); {device.Name} has {device.Accelerator.WarpSize}.");
@@ -118,14 +121,17 @@ public static partial class Spqr
         if (tokens < 1) throw new ArgumentException($"x has lengths {TensorShape.Format(x.Lengths)}: at least one token is needed.", nameof(x));
         Require.Shape(x.Lengths, [tokens, matrix.Columns], nameof(x));
         Require.Shape(y.Lengths, [tokens, matrix.Rows], nameof(y));
+        Require.Disjoint(Footprint.Of(y, nameof(y)), Footprint.Of(x, nameof(x)));
+        matrix.ThrowIfDisposed();
         var device = matrix.Device;
         if (!device.IsCuda && device.Accelerator.WarpSize != 32)
             throw new NotSupportedException($"Spqr.Gemm runs on the tile engine, which needs 32-lane warps; {device.Name} has {device.Accelerator.WarpSize}.");
 
         ArrayView<DeviceHalf> activations = x.View.AsContiguous().SubView(0, x.FlattenedLength);
+        using var gathered = matrix.Packed.InPerm.Length > 0 ? matrix.RentGatherScratch(x.FlattenedLength) : default;
         if (matrix.Packed.InPerm.Length > 0)
         {
-            var xp = matrix.GatherScratch(x.FlattenedLength);
+            var xp = gathered.View;
             var gather = device.GetKernel(SpqrKernelKeys.Gather, acc => acc.LoadCatalogKernel<
                 ArrayView<DeviceHalf>, ArrayView<uint>, ArrayView<DeviceHalf>, int, int>(SpqrGatherKernel.Kernel));
             int group = device.ElementwiseGroupSize;

@@ -88,19 +88,23 @@ public static class SpqrCheckpoint
         config ??= SpqrConfig.Default;
         var dense = Require(file, module, "dense_weights", "I64");
         var offsets = Require(file, module, "row_offsets", "I32");
-        var colVals = Require(file, module, "col_vals", "I32");
+        // A layer without outliers saved by the reference toolchain stores col_vals as torch's empty default, F32[0].
+        var colVals = Require(file, module, "col_vals", "I32", emptyOfAnyType: true);
         var perm = Require(file, module, "in_perm", "I32");
         foreach (var e in new[] { dense, offsets, colVals, perm })
             if (config.Shapes.TryGetValue(e.Name + ".shape", out long expected) && expected != e.ElementCount)
-                throw new InvalidDataException($"{e.Name} has {e.ElementCount} elements but quantization_config.shapes says {expected}.");
+                throw new InvalidDataException($"{file.Path}: '{e.Name}' has {e.ElementCount} elements but quantization_config.shapes says {expected}.");
 
         int m, n;
         if (rows is int rr && columns is int cc) (m, n) = (rr, cc);
         else if (file.Metadata.TryGetValue(module + ".spqr_shape", out var shape))
         {
             var parts = shape.Split(',');
-            m = int.Parse(parts[0], CultureInfo.InvariantCulture);
-            n = int.Parse(parts[1], CultureInfo.InvariantCulture);
+            if (parts.Length != 2
+                || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out m)
+                || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out n))
+                throw new InvalidDataException(
+                    $"{file.Path}: metadata '{module}.spqr_shape' is '{shape}', not 'rows,columns' (two non-negative integers).");
         }
         else
         {
@@ -110,14 +114,23 @@ public static class SpqrCheckpoint
                 throw new InvalidDataException(
                     $"{module}: cannot infer the shape (m = {m} from CSR row_offsets, n = {n} from in_perm give {SpqrLayout.DenseWords(m, n)} words, the file has {dense.ElementCount}); pass rows and columns.");
         }
-        return new SpqrPacked(m, n, file.Read<ulong>(dense.Name), file.Read<int>(offsets.Name), file.Read<uint>(colVals.Name), file.Read<uint>(perm.Name));
+        var colValues = colVals.ElementCount == 0 ? [] : file.Read<uint>(colVals.Name);
+        try
+        {
+            return new SpqrPacked(m, n, file.Read<ulong>(dense.Name), file.Read<int>(offsets.Name), colValues, file.Read<uint>(perm.Name));
+        }
+        catch (ArgumentException ex)
+        {
+            throw new InvalidDataException($"{file.Path}: layer '{module}' ({m}×{n}) is not a valid SpQR matrix: {ex.Message}", ex);
+        }
     }
 
-    private static SafetensorsEntry Require(SafetensorsFile file, string module, string tensor, string dtype)
+    private static SafetensorsEntry Require(SafetensorsFile file, string module, string tensor, string dtype, bool emptyOfAnyType = false)
     {
         string name = $"{module}.{tensor}";
         if (!file.Entries.TryGetValue(name, out var e)) throw new InvalidDataException($"{file.Path}: missing tensor '{name}'.");
-        if (e.DType != dtype) throw new InvalidDataException($"{file.Path}: '{name}' is {e.DType}, expected {dtype}.");
+        if (e.DType != dtype && !(emptyOfAnyType && e.ElementCount == 0))
+            throw new InvalidDataException($"{file.Path}: '{name}' is {e.DType}, expected {dtype}.");
         return e;
     }
 

@@ -74,19 +74,33 @@ public sealed class SpqrMatrix : IDisposable
     private readonly List<DeviceTensor<ILGPU.Half>> scratches = [];
 
     /// <summary>
-    /// A buffer of at least <paramref name="halves"/> fp16 elements for activations gathered into packed column order.
-    /// Calls are ordered on the device stream, so one buffer serves every call; a larger request allocates a new one
-    /// and keeps the old alive until <see cref="Dispose"/> (work already enqueued may still read it).
+    /// Leases a buffer of at least <paramref name="halves"/> fp16 elements for activations gathered into packed column
+    /// order. The lease is a lock held across the gather and the GEMM that reads it, so concurrent callers on one matrix
+    /// cannot overwrite each other's gathered activations; calls are ordered on the device stream, so one buffer serves
+    /// every call. A larger request allocates a new buffer and keeps the old alive until <see cref="Dispose"/> (work
+    /// already enqueued may still read it).
     /// </summary>
-    internal ArrayView<ILGPU.Half> GatherScratch(long halves)
+    internal ScratchLease<ILGPU.Half> RentGatherScratch(long halves)
     {
-        lock (scratchGate)
+        ScratchLease<ILGPU.Half>.Enter(scratchGate, "The SpQR gather buffer");
+        try
         {
+            ThrowIfDisposed();
             if (scratches.Count == 0 || scratches[^1].FlattenedLength < halves)
                 scratches.Add(Device.Allocate<ILGPU.Half>((nint)halves));
-            return scratches[^1].Span.View.AsContiguous().SubView(0, halves);
+            return new ScratchLease<ILGPU.Half>(scratchGate, scratches[^1].Span.View.AsContiguous().SubView(0, halves));
+        }
+        catch
+        {
+            Monitor.Exit(scratchGate);
+            throw;
         }
     }
+
+    private bool disposed;
+
+    /// <summary>Throws <see cref="ObjectDisposedException"/> once <see cref="Dispose"/> has run (operations call it before launching).</summary>
+    internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(disposed, this);
 
     internal ArrayView<ulong> DenseWeights => denseWeights.Span.View.AsContiguous();
     internal ArrayView<int> RowOffsets => rowOffsets.Span.View.AsContiguous();
@@ -96,6 +110,7 @@ public sealed class SpqrMatrix : IDisposable
     /// <summary>Releases the device buffers.</summary>
     public void Dispose()
     {
+        disposed = true;
         denseWeights.Dispose();
         rowOffsets.Dispose();
         colVals.Dispose();

@@ -11,6 +11,8 @@ public static class SpqrPacking
     public static SpqrPacked Pack(SpqrUnpacked u, SpqrSparseLayout layout = SpqrSparseLayout.Csr)
     {
         ArgumentNullException.ThrowIfNull(u);
+        if (!Enum.IsDefined(layout))
+            throw new ArgumentOutOfRangeException(nameof(layout), layout, "layout must be SpqrSparseLayout.Csr or SpqrSparseLayout.Ptcsr.");
         int tr = u.TileRows, tc = u.TileColumns;
         var words = new ulong[SpqrLayout.DenseWords(u.Rows, u.Columns)];
         Span<byte> codes = stackalloc byte[SpqrLayout.Tile];

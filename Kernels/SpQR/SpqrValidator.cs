@@ -21,6 +21,8 @@ public static class SpqrValidator
     public static void Validate(int rows, int columns, ReadOnlySpan<ulong> denseWeights, ReadOnlySpan<int> rowOffsets,
         ReadOnlySpan<uint> colVals, ReadOnlySpan<uint> inPerm, SpqrSparseLayout layout)
     {
+        if (!Enum.IsDefined(layout))
+            throw new ArgumentOutOfRangeException(nameof(layout), layout, "layout must be SpqrSparseLayout.Csr or SpqrSparseLayout.Ptcsr.");
         if (rows < 1) throw new ArgumentOutOfRangeException(nameof(rows), $"rows must be ≥ 1, got {rows}.");
         if (columns < 1 || columns > SpqrLayout.MaxColumns)
             throw new ArgumentOutOfRangeException(nameof(columns), $"columns must be in 1..{SpqrLayout.MaxColumns} (16-bit column indices), got {columns}.");

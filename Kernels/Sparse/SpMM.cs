@@ -67,6 +67,8 @@ public static partial class SpMM
             throw new ArgumentOutOfRangeException(nameof(x), $"x has {x.Lengths[0]} tokens; at most {int.MaxValue}.");
         int n = (int)x.Lengths[0];
         Require.Shape(y.Lengths, [n, weights.Rows], nameof(y));
+        Require.Disjoint(Footprint.Of(y, nameof(y)), Footprint.Of(x, nameof(x)));
+        weights.ThrowIfDisposed();
         if (!Enum.IsDefined(path)) throw new ArgumentOutOfRangeException(nameof(path), path, "Unknown SpMM path.");
         var plan = Plan(weights, n, path);
         if (tuning.Splits > 0 && plan.Path == SpMMPath.Sparse) plan = plan with { Splits = tuning.Splits };

@@ -21,12 +21,14 @@ public static class TiledCslDeviceDecoder
     {
         ArgumentNullException.ThrowIfNull(matrix);
         TiledCslEncoder.RequireValueType<T>(matrix.ValueType, nameof(dense));
+        Require.Live(dense.AsReadOnly(), nameof(dense));
         RequireShape(matrix, dense.Device, dense.Lengths, dense.IsDense, nameof(dense));
         Launch(matrix, dense.View.AsContiguous().Cast<ushort>());
     }
 
     internal static void Decode(TiledCslMatrix matrix, DeviceTensorSpan<ushort> dense)
     {
+        Require.Live(dense.AsReadOnly(), nameof(dense));
         RequireShape(matrix, dense.Device, dense.Lengths, dense.IsDense, nameof(dense));
         Launch(matrix, dense.View.AsContiguous());
     }
@@ -36,6 +38,7 @@ public static class TiledCslDeviceDecoder
         Require.SameDevice(matrix.Device, device, name);
         Require.Shape(lengths, [matrix.Rows, matrix.Columns], name);
         if (!isDense) throw new ArgumentException($"{name} must be a dense (contiguous) view.", name);
+        matrix.ThrowIfDisposed();
     }
 
     private static void Launch(TiledCslMatrix matrix, ArrayView<ushort> dense)

@@ -124,6 +124,9 @@ public sealed class TiledCslMatrix : IDisposable
         dense = null;
     }
 
+    /// <summary>Throws <see cref="ObjectDisposedException"/> once <see cref="Dispose"/> has run (operations call it before launching).</summary>
+    internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(words is null, this);
+
     internal DeviceTensor<uint> WordsTensor => words ?? throw new ObjectDisposedException(nameof(TiledCslMatrix));
 
     internal DeviceTensor<int> OffsetsTensor => tileOffsets ?? throw new ObjectDisposedException(nameof(TiledCslMatrix));

@@ -37,8 +37,8 @@ public static class TiledCslValidator
     {
         if (rows <= 0) throw new ArgumentOutOfRangeException(nameof(rows), rows, "Tiled-CSL needs at least one row.");
         if (columns <= 0) throw new ArgumentOutOfRangeException(nameof(columns), columns, "Tiled-CSL needs at least one column.");
-        if (valueType == ElementType.Float32)
-            throw new ArgumentException("Tiled-CSL values are 16-bit: fp16 or bf16, not f32.", nameof(valueType));
+        if (valueType is not (ElementType.Float16 or ElementType.BFloat16))
+            throw new ArgumentException($"Tiled-CSL values are 16-bit: fp16 or bf16, not {valueType}.", nameof(valueType));
         int tileRowCount = TiledCsl.TilesAlong(rows, TiledCsl.TileRows);
         int tileColumnCount = TiledCsl.TilesAlong(columns, TiledCsl.TileColumns);
         long tiles = (long)tileRowCount * tileColumnCount;

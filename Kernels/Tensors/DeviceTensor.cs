@@ -24,6 +24,10 @@ public sealed class DeviceTensor<T> : IDisposable where T : unmanaged
         this.lengths = lengths.ToArray();
         strides = TensorShape.DenseStrides(lengths);
         FlattenedLength = TensorShape.Product(lengths);
+        long bytes = FlattenedLength > long.MaxValue / Marshal.SizeOf<T>() ? long.MaxValue : FlattenedLength * Marshal.SizeOf<T>();
+        if (bytes > device.Accelerator.MemorySize)
+            throw new ArgumentOutOfRangeException(nameof(lengths),
+                $"A {typeof(T).Name} tensor {TensorShape.Format(lengths)} needs {bytes} bytes but {device.Name} has {device.Accelerator.MemorySize}.");
         // ILGPU cannot allocate zero elements; keep a one-element buffer behind empty tensors.
         buffer = device.Accelerator.Allocate1D<T>(Math.Max(1, FlattenedLength));
     }
@@ -56,10 +60,13 @@ public sealed class DeviceTensor<T> : IDisposable where T : unmanaged
     }
 
     /// <summary>A writable view of the whole tensor.</summary>
-    public DeviceTensorSpan<T> Span => new(Device, View, lengths, strides);
+    public DeviceTensorSpan<T> Span => new(Device, View, lengths, strides, this);
 
     /// <summary>A read-only view of the whole tensor.</summary>
-    public ReadOnlyDeviceTensorSpan<T> ReadOnlySpan => new(Device, View, lengths, strides);
+    public ReadOnlyDeviceTensorSpan<T> ReadOnlySpan => new(Device, View, lengths, strides, this);
+
+    /// <summary>True once <see cref="Dispose"/> has run; views taken earlier are then refused by every operation.</summary>
+    public bool IsDisposed => buffer is null;
 
     /// <summary>Views the tensor as writable.</summary>
     public static implicit operator DeviceTensorSpan<T>(DeviceTensor<T> tensor) => tensor.Span;

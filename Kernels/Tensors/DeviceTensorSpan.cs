@@ -14,8 +14,8 @@ public readonly struct DeviceTensorSpan<T> where T : unmanaged
     // Same layout as the read-only view; this type only adds the right to write.
     private readonly ReadOnlyDeviceTensorSpan<T> view;
 
-    internal DeviceTensorSpan(ComputeDevice device, ArrayView1D<T, Stride1D.Dense> view, nint[] lengths, nint[] strides) =>
-        this.view = new ReadOnlyDeviceTensorSpan<T>(device, view, lengths, strides);
+    internal DeviceTensorSpan(ComputeDevice device, ArrayView1D<T, Stride1D.Dense> view, nint[] lengths, nint[] strides, DeviceTensor<T> owner) =>
+        this.view = new ReadOnlyDeviceTensorSpan<T>(device, view, lengths, strides, owner);
 
     private DeviceTensorSpan(ReadOnlyDeviceTensorSpan<T> view) => this.view = view;
 
@@ -45,6 +45,9 @@ public readonly struct DeviceTensorSpan<T> where T : unmanaged
 
     /// <summary>True when the view was default-constructed (no device memory).</summary>
     public bool IsEmptyView => view.IsEmptyView;
+
+    /// <summary>True when the tensor this view was taken from has been disposed: operations then throw <see cref="ObjectDisposedException"/>.</summary>
+    public bool IsDisposed => view.IsDisposed;
 
     /// <summary>Slices with one range per leading dimension (missing trailing dimensions are kept whole).</summary>
     public DeviceTensorSpan<T> Slice(params ReadOnlySpan<Range> ranges) => new(view.Slice(ranges));
@@ -100,9 +103,11 @@ public readonly struct ReadOnlyDeviceTensorSpan<T> where T : unmanaged
 {
     private readonly nint[] lengths;
     private readonly nint[] strides;
+    private readonly DeviceTensor<T> owner;
 
-    internal ReadOnlyDeviceTensorSpan(ComputeDevice device, ArrayView1D<T, Stride1D.Dense> view, nint[] lengths, nint[] strides)
+    internal ReadOnlyDeviceTensorSpan(ComputeDevice device, ArrayView1D<T, Stride1D.Dense> view, nint[] lengths, nint[] strides, DeviceTensor<T> owner)
     {
+        this.owner = owner;
         Device = device;
         View = view;
         this.lengths = lengths;
@@ -134,23 +139,28 @@ public readonly struct ReadOnlyDeviceTensorSpan<T> where T : unmanaged
     /// <summary>True when the view was default-constructed (no device memory).</summary>
     public bool IsEmptyView => Device is null;
 
+    /// <summary>True when the tensor this view was taken from has been disposed: operations then throw <see cref="ObjectDisposedException"/>.</summary>
+    public bool IsDisposed => owner is { IsDisposed: true };
+
     /// <summary>Slices with one range per leading dimension (missing trailing dimensions are kept whole).</summary>
     public ReadOnlyDeviceTensorSpan<T> Slice(params ReadOnlySpan<Range> ranges)
     {
+        TensorViewMath.RequireLive(this, "this");
         var (view, l, s) = TensorViewMath.Slice(View, lengths, strides, ranges);
-        return new ReadOnlyDeviceTensorSpan<T>(Device, view, l, s);
+        return new ReadOnlyDeviceTensorSpan<T>(Device, view, l, s, owner);
     }
 
     /// <summary>Views the same memory with new lengths; the view must be dense and the element count equal.</summary>
     public ReadOnlyDeviceTensorSpan<T> Reshape(params ReadOnlySpan<nint> newLengths)
     {
         var l = TensorViewMath.Reshape(lengths, strides, newLengths);
-        return new ReadOnlyDeviceTensorSpan<T>(Device, View, l, TensorShape.DenseStrides(l));
+        return new ReadOnlyDeviceTensorSpan<T>(Device, View, l, TensorShape.DenseStrides(l), owner);
     }
 
     /// <summary>Copies the view to host memory in row-major order (strided views are gathered). Waits for the stream.</summary>
     public void CopyTo(Span<T> destination)
     {
+        TensorViewMath.RequireLive(this, "this");
         if (destination.Length < FlattenedLength)
             throw new ArgumentException(
                 $"Destination has {destination.Length} elements but the tensor {TensorShape.Format(lengths)} has {FlattenedLength}.", nameof(destination));

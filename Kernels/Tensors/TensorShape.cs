@@ -21,7 +21,9 @@ internal static class TensorShape
         foreach (var l in lengths)
         {
             if (l < 0) throw new ArgumentOutOfRangeException(nameof(lengths), $"Tensor lengths must be non-negative, got {Format(lengths)}.");
-            n = checked(n * l);
+            if (l != 0 && n > long.MaxValue / l)
+                throw new ArgumentOutOfRangeException(nameof(lengths), $"Tensor lengths {Format(lengths)} hold more than {long.MaxValue} elements.");
+            n *= l;
         }
         return n;
     }

@@ -38,8 +38,17 @@ internal static class TensorViewMath
     public static void RequireDense<T>(ReadOnlyDeviceTensorSpan<T> span, string name) where T : unmanaged
     {
         if (span.IsEmptyView) throw new ArgumentException($"{name} is a default (empty) view.", name);
+        RequireLive(span, name);
         if (!span.IsDense)
             throw new ArgumentException($"{name} must be a dense row-major view, got lengths {TensorShape.Format(span.Lengths)} strides {TensorShape.Format(span.Strides)}.", name);
+    }
+
+    /// <summary>Refuses a view whose tensor has been disposed (its memory may already belong to another allocation).</summary>
+    public static void RequireLive<T>(ReadOnlyDeviceTensorSpan<T> span, string name) where T : unmanaged
+    {
+        if (span.IsDisposed)
+            throw new ObjectDisposedException($"DeviceTensor<{typeof(T).Name}>",
+                $"{name} is a view of a DeviceTensor<{typeof(T).Name}>{TensorShape.Format(span.Lengths)} that has been disposed.");
     }
 
     public static void Gather<T>(ReadOnlySpan<T> raw, nint[] lengths, nint[] strides, Span<T> destination)

@@ -7,7 +7,7 @@ namespace Kernels.Bench.Tour;
 /// <summary>
 /// LowRank family rows: GaLore projections and the fused apply, warm subspace iteration and randomized SVD (f32,
 /// SIMT GEMM), and the streaming low-rank product. Full shapes: a LLaMA-7B MLP gradient 11008×4096 at r = 128, and
-/// StreamMatmul at M = 8192, K = N = 4096, r = 64. Bytes and FLOPs follow research/lowrank.md §7.
+/// StreamMatmul at M = 8192, K = N = 4096, r = 64. Bytes and FLOPs follow docs/lowrank.md §6.
 /// </summary>
 public sealed class LowRankTour : ITourSuite
 {

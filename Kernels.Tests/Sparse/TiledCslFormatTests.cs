@@ -9,7 +9,7 @@ public class TiledCslFormatTests
 {
     /// <summary>
     /// A 10×70 fp16 matrix: one tile row, two tile columns (K = 70 pads to 128), worked out by hand from the format
-    /// (research/flash-llm.md §1): word = fp16 bits | loc &lt;&lt; 16, loc = r·64 + (c XOR ((r &amp; 7) &lt;&lt; 3)); pads are
+    /// (docs/flash-llm.md §1): word = fp16 bits | loc &lt;&lt; 16, loc = r·64 + (c XOR ((r &amp; 7) &lt;&lt; 3)); pads are
     /// +0 words at the first zero cells of a row-major scan, emitted where the scan meets them.
     /// </summary>
     [Fact]

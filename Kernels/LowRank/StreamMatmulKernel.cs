@@ -18,7 +18,7 @@ internal struct StreamParams
 }
 
 /// <summary>
-/// y = ((x·V)⊙s)·Uᵀ (+ bias) in one pass on tensor cores (FlashSVD's streaming idea, research/lowrank.md §3, without its
+/// y = ((x·V)⊙s)·Uᵀ (+ bias) in one pass on tensor cores (FlashSVD's streaming idea, docs/lowrank.md §3, without its
 /// 2-D-grid recompute). A group (4 warps) owns 64 rows of x. Stage 1 computes T = x_blk·V over K with the engine's
 /// primitives: Vᵀ (via <see cref="FactorTransposeProducer"/>) and the x tile (<see cref="TileCopy"/>) in swizzled
 /// shared tiles, <see cref="WarpTile64x32{TMma}"/> per warp (2×2 warps = 128 ranks × 64 rows). Its epilogue scales by s

@@ -5,7 +5,7 @@ using DeviceHalf = ILGPU.Half;
 
 namespace Kernels.SpQR;
 
-/// <summary>Dequantization arithmetic shared by every SpQR kernel (fp16 rounding after each step, §1.4).</summary>
+/// <summary>Dequantization arithmetic shared by every SpQR kernel (fp16 rounding after each step, docs/spqr.md §1.4).</summary>
 internal static class SpqrMath
 {
     /// <summary>fp16(scale·fp16(code − zero)) for the 3-bit field at <paramref name="shift"/>.</summary>

@@ -29,7 +29,7 @@ public static partial class SpMM
 
     /// <summary>
     /// Split-K for the sparse path: the engine's rule (enough groups to give every multiprocessor about two; Flash-LLM
-    /// hand-tunes this per M, research/flash-llm.md §2), keeping at least 8 K tiles a split so the f32 partial traffic
+    /// hand-tunes this per M, docs/flash-llm.md §2), keeping at least 8 K tiles a split so the f32 partial traffic
     /// stays small next to the weights. One on the CPU accelerator.
     /// </summary>
     internal static int ChooseSplits(ComputeDevice device, int m, int n, int kTiles)

@@ -3,7 +3,7 @@ using Kernels.Tensors;
 namespace Kernels.Sparse;
 
 /// <summary>
-/// A Tiled-CSL matrix on the host: Flash-LLM's <c>NZWeights</c> word array and <c>TileOffsets</c> array (research/flash-llm.md
+/// A Tiled-CSL matrix on the host: Flash-LLM's <c>NZWeights</c> word array and <c>TileOffsets</c> array (docs/flash-llm.md
 /// §1), byte for byte, plus what Flash-LLM leaves implicit: the true shape (any M and K; the tile grid covers the
 /// shape padded up to 128×64 multiples), the value type (fp16 or bf16) and statistics. Immutable and always valid:
 /// instances come from <see cref="TiledCslEncoder"/> or from <see cref="FromFlashLlm"/>, which validates.

@@ -21,8 +21,8 @@ public static partial class SpMM
         ArgumentNullException.ThrowIfNull(weights);
         ArgumentOutOfRangeException.ThrowIfNegative(n);
         if (!Enum.IsDefined(path)) throw new ArgumentOutOfRangeException(nameof(path), path, "Unknown SpMM path.");
-        int splits = ChooseSplits(weights.Device, weights.Rows, n, weights.TileColumnCount);
-        var estimate = Model.Estimate(weights.Rows, weights.Columns, Math.Max(n, 1), weights.WordCount, weights.TileCount, splits);
+        int splits = ChooseSplits(weights.Device, weights.Rows, n, weights.Shape.TileColumnCount);
+        var estimate = Model.Estimate(weights.Rows, weights.Columns, Math.Max(n, 1), weights.Shape.WordCount, weights.Shape.TileCount, splits);
         var chosen = path == SpMMPath.Auto ? estimate.Cheaper : path;
         return new SpMMPlan(chosen, path, chosen == SpMMPath.Sparse ? splits : 1, estimate);
     }

@@ -9,7 +9,7 @@ namespace Kernels.Bench.Tour;
 /// <summary>
 /// Fused LoRA rows: forward, backward, multi-adapter (SGMV) forward and BGMV decode. GPU (full): LoRAFusion's kernel
 /// point M = 8192 tokens, K = N = 4096, r = 16, f16, p = 0.1; verified on 8 spot rows (and spot columns of dA, dB)
-/// against <see cref="LoraReference"/>, with the fused-vs-unfused byte model in the notes (research/lowrank.md §7).
+/// against <see cref="LoraReference"/>, with the fused-vs-unfused byte model in the notes (docs/lowrank.md §6).
 /// CPU accelerator: tiny shapes, verified everywhere.
 /// </summary>
 public sealed class LoraTour : ITourSuite
@@ -85,7 +85,7 @@ public sealed class LoraTour : ITourSuite
         double compulsory = B * ((double)m * k + (double)n * k + (double)r * k + (double)n * r + (double)m * n) + 4.0 * m * r;
         // This implementation: the shrink and the GEMM both read X; S is written once and read once.
         double fused = compulsory + B * (double)m * k + 4.0 * m * r;
-        // Eager PyTorch (research/lowrank.md §7): b(4MK + 6MN + 2Mr) + 1-byte mask·MK + weights.
+        // Eager PyTorch (docs/lowrank.md §6): b(4MK + 6MN + 2Mr) + 1-byte mask·MK + weights.
         double unfused = B * (4.0 * m * k + 6.0 * m * n + 2.0 * m * r) + (double)m * k + B * ((double)n * k + (double)r * k + (double)n * r);
         return new TourCase
         {

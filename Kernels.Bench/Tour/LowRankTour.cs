@@ -7,7 +7,7 @@ namespace Kernels.Bench.Tour;
 /// <summary>
 /// LowRank family rows: GaLore projections and the fused apply, warm subspace iteration and randomized SVD (f32,
 /// SIMT GEMM), and the streaming low-rank product. Full shapes: a LLaMA-7B MLP gradient 11008×4096 at r = 128, and
-/// StreamMatmul at M = 8192, K = N = 4096, r = 64. Bytes and FLOPs follow research/lowrank.md §7.
+/// StreamMatmul at M = 8192, K = N = 4096, r = 64. Bytes and FLOPs follow docs/lowrank.md §6.
 /// </summary>
 public sealed class LowRankTour : ITourSuite
 {
@@ -348,27 +348,13 @@ public sealed class LowRankTour : ITourSuite
         return run;
     }
 
-    /// <summary>Random orthonormal columns (row-major m×k) by modified Gram–Schmidt, twice.</summary>
+    /// <summary>Random orthonormal columns (row-major m×k): Gaussian columns through the reference's Gram–Schmidt.</summary>
     private static double[] Orthonormal(int seed, int m, int k)
     {
         var g = Gaussian(seed, (long)m * k);
         var q = new double[(long)m * k];
         for (long i = 0; i < q.Length; i++) q[i] = g[i];
-        var col = new double[m];
-        for (int pass = 0; pass < 2; pass++)
-            for (int j = 0; j < k; j++)
-            {
-                for (int p = 0; p < j; p++)
-                {
-                    double dot = 0;
-                    for (long i = 0; i < m; i++) dot += q[i * k + p] * q[i * k + j];
-                    for (long i = 0; i < m; i++) q[i * k + j] -= dot * q[i * k + p];
-                }
-                double norm = 0;
-                for (long i = 0; i < m; i++) norm += q[i * k + j] * q[i * k + j];
-                norm = Math.Sqrt(norm);
-                for (long i = 0; i < m; i++) q[i * k + j] /= norm;
-            }
+        LowRankReference.Orthonormalize(q, m, k);
         return q;
     }
 

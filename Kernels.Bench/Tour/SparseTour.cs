@@ -63,8 +63,8 @@ public sealed class SparseTour : ITourSuite
         var xf = new float[(long)n * k];
         for (int i = 0; i < xf.Length; i++) xf[i] = (float)(DeviceHalf)(random.NextSingle() * 2 - 1);
         // Rotate weight copies past twice the L2 cache (as the Dense rows do): at 90 % a 7168² matrix is ~21 MB of words and
-        // would otherwise be timed from L2 (research/flash-llm.md §4). The dense path's copies each hold their dense cache.
-        long weightBytes = path == SpMMPath.Dense ? 2L * m * k : host.ByteLength;
+        // would otherwise be timed from L2 (docs/flash-llm.md §4). The dense path's copies each hold their dense cache.
+        long weightBytes = path == SpMMPath.Dense ? 2L * m * k : host.Shape.ByteLength;
         int copies = device.IsCuda ? (int)Math.Clamp(2 * device.Facts.L2CacheBytes / Math.Max(1, weightBytes) + 1, 1, 16) : 1;
         var matrices = Enumerable.Range(0, copies).Select(_ => TiledCslMatrix.Upload(device, host)).ToArray();
         var matrix = matrices[0];
@@ -111,7 +111,7 @@ public sealed class SparseTour : ITourSuite
         // The byte model's verdict, and the bound pure traffic puts on any sparse speed-up (dense bytes / sparse bytes).
         run.Notes["model speedup"] = $"{plan.Estimate.SparseSpeedup:F2}x";
         run.Notes["traffic bound"] = $"{plan.Estimate.DenseCompulsoryBytes / plan.Estimate.SparseCompulsoryBytes:F2}x";
-        run.Notes["worst tile"] = $"{matrix.WorstTileDensity:P0}";
+        run.Notes["worst tile"] = $"{matrix.Shape.WorstTileDensity:P0}";
         run.Notes["weightCopies"] = copies.ToString();
         if (plan.Path == SpMMPath.Sparse && SpMM.SparseKernelResources(device, n) is { } resources)
             run.Notes["regs/local"] = $"{resources.Registers}/{resources.LocalBytes}";

@@ -124,7 +124,7 @@ internal static class SpqrTourData
     }
 
     /// <summary>
-    /// Copies of the matrix on the device, enough that cycling through them exceeds twice the L2 cache (DESIGN.md §6:
+    /// Copies of the matrix on the device, enough that cycling through them exceeds twice the L2 cache (docs/design.md §6:
     /// timings must not be cache hits); one on the CPU accelerator.
     /// </summary>
     private static SpqrMatrix[] Rotation(TourContext ctx, SpqrPacked p)

@@ -3,7 +3,7 @@ using Xunit;
 
 namespace Kernels.Tests.Harness;
 
-/// <summary>Relative-error and exact comparisons with bounds fixed per element type (DESIGN.md §5). NaN never passes.</summary>
+/// <summary>Relative-error and exact comparisons with bounds fixed per element type (docs/design.md §5). NaN never passes.</summary>
 public static class Compare
 {
     /// <summary>Bound for f32 arithmetic.</summary>

@@ -127,7 +127,7 @@ public class StreamMatmulTests
     public void TwoStagePtxUsesTensorCores()
     {
         var method = typeof(TileEngine).GetMethod(nameof(TileEngine.Kernel))!.MakeGenericMethod(
-            typeof(WideTile), typeof(F16Mma), typeof(FactorTransposeProducer), typeof(ScaledRankEpilogue<DeviceHalf, F16Word>));
+            typeof(WideTile), typeof(F16Mma), typeof(FactorTransposeProducer), typeof(ScaledRankEpilogue<DeviceHalf, F16Word, RankMajorRows>));
         var ptx = Ptx.Compile(method, CudaArchitecture.SM_80);
         // The second stage is the engine: U's rows by cp.async, fragments by ldmatrix, mma.sync, no local memory.
         Assert.Contains("mma.sync.aligned.m16n8k16", ptx);

@@ -7,7 +7,7 @@ namespace Kernels.Tests.Optimizers;
 
 /// <summary>
 /// The 8-bit optimizers against the independent f32-state, torch-semantics reference over 100 steps of bitsandbytes'
-/// test problem (research/bitsandbytes.md §4): p ~ 0.1·N(0,1), a fresh g ~ 0.01·N(0,1) every step.
+/// test problem (docs/bitsandbytes.md §4): p ~ 0.1·N(0,1), a fresh g ~ 0.01·N(0,1) every step.
 /// </summary>
 public class AccuracyTests
 {

@@ -156,7 +156,7 @@ public class BlockwiseTests
         const int n = 1 << 16;
         var randn = seed.Normal(n);
         var rand = seed.Uniform(n);
-        // research/bitsandbytes.md §4 (test_functional.py thresholds and the 4-bit mean+7σ values).
+        // docs/bitsandbytes.md §4 (test_functional.py thresholds and the 4-bit mean+7σ values).
         AssertMeanAbs(randn, CodeBook.DynamicSigned, 4096, true, 0.011, "8-bit dynamic randn B=4096", seed);
         AssertMeanAbs(randn, CodeBook.DynamicSigned, 256, false, 0.011, "8-bit dynamic randn B=256", seed);
         AssertMeanAbs(rand, CodeBook.DynamicSigned, 256, false, 0.0036, "8-bit dynamic rand, signed map", seed);

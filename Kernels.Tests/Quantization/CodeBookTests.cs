@@ -10,7 +10,7 @@ namespace Kernels.Tests.Quantization;
 
 public class CodeBookTests
 {
-    // DESIGN.md §4 / research/bitsandbytes.md §1.1.
+    // docs/design.md §4 / docs/bitsandbytes.md §1.1.
     private const string SignedSha = "e732639a65f497b4ad684bb166a4467708255edd5207757de8b8f0c7e1fda89c";
     private const string UnsignedSha = "305f002cc11278fb769d13b25b9fd0c7c83c8402c40a878fe086f4039fde6398";
 
@@ -30,7 +30,7 @@ public class CodeBookTests
         Assert.Equal(UnsignedSha, Sha256(CodeBook.DynamicUnsigned.Values));
     }
 
-    // The fp32 recipe of research §1.1: single-rounded (FMA) linspace, fp32 midpoints, fp32 decade scale. Host-only FMA.
+    // The fp32 recipe of docs/bitsandbytes.md §1.1: single-rounded (FMA) linspace, fp32 midpoints, fp32 decade scale. Host-only FMA.
     private static float[] Linspace(float start, float end, int n)
     {
         float step = (end - start) / (n - 1);
@@ -122,7 +122,7 @@ public class CodeBookTests
     [Fact]
     public void Fp4IsIndexedByNibbleWithSignBit3()
     {
-        double[] magnitude = [0, 0.0625, 8, 12, 4, 6, 2, 3]; // by 3-bit pattern, divided by 12 (research §1.3)
+        double[] magnitude = [0, 0.0625, 8, 12, 4, 6, 2, 3]; // by 3-bit pattern, divided by 12 (docs/bitsandbytes.md §1.3)
         var v = CodeBook.FP4.Values;
         for (int code = 0; code < 16; code++)
         {

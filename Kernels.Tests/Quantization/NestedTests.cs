@@ -80,7 +80,7 @@ public class NestedTests
             double bound = 0.00704 * nAbsmax[b / BlockwiseQuantized.NestedBlockSize] + 1e-6;
             Assert.True(Math.Abs(absmax[b] - refAbsmax[b]) <= bound, $"absmax[{b}] {absmax[b]} vs {refAbsmax[b]} (bound {bound}) {seed.Tag}");
         }
-        // bitsandbytes' compressed-statistics bound (research §4): mean abs < 0.11 for 4-bit.
+        // bitsandbytes' compressed-statistics bound (docs/bitsandbytes.md §4): mean abs < 0.11 for 4-bit.
         double meanAbs = 0;
         var xr = Compare.ToFloat<T>(host);
         for (int i = 0; i < n; i++) meanAbs += Math.Abs(got[i] - xr[i]);

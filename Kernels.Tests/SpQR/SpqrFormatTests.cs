@@ -34,7 +34,7 @@ public class SpqrFormatTests
     [Fact]
     public void WordBitLayoutMatchesTheCheckpointFormat()
     {
-        // A hand-built word: s=5, z=2, codes 0..7,0..7, stats byte 0xA7 (fixed facts of research/spqr.md §1.3).
+        // A hand-built word: s=5, z=2, codes 0..7,0..7, stats byte 0xA7 (fixed facts of docs/spqr.md §1.3).
         var codes = Enumerable.Range(0, 16).Select(i => (byte)(i & 7)).ToArray();
         ulong w = SpqrLayout.Word(5, 2, codes, 0xA7);
         ulong expected = 5UL | (2UL << 3) | (0xA7UL << 54);

@@ -30,7 +30,7 @@ public class SpMMByteModelTests
     [Fact]
     public void CompulsoryBytesFollowTheFormat()
     {
-        // 7168² at 80 %: about 41 MB of words against 102.8 MB dense (research/flash-llm.md §1).
+        // 7168² at 80 %: about 41 MB of words against 102.8 MB dense (docs/flash-llm.md §1).
         var e = At(0.8, 8);
         Assert.InRange(e.SparseCompulsoryBytes / 1e6, 41, 41.5);
         Assert.InRange(e.DenseCompulsoryBytes / 1e6, 102.7, 103.1);

@@ -20,8 +20,8 @@ public class TiledCslDeviceTests
             ? TiledCslEncoder.Encode(SparseTestData.ToBFloat16(w), m, k)
             : TiledCslEncoder.Encode(SparseTestData.ToHalf(w), m, k);
         using var matrix = TiledCslMatrix.Upload(device, host);
-        Assert.Equal((m, k, 256, 128, 4), (matrix.Rows, matrix.Columns, matrix.PaddedRows, matrix.PaddedColumns, matrix.TileCount));
-        Assert.Equal(host.ByteLength, matrix.ByteLength);
+        Assert.Equal((m, k, 256, 128, 4), (matrix.Rows, matrix.Columns, matrix.Shape.PaddedRows, matrix.Shape.PaddedColumns, matrix.Shape.TileCount));
+        Assert.Equal(host.Shape.ByteLength, matrix.Shape.ByteLength);
         var (words, offsets) = matrix.ToFlashLlm();
         Compare.Exact<uint>(words, host.Words, "downloaded words", seed);
         Compare.Exact<int>(offsets, host.TileOffsets, "downloaded offsets", seed);
@@ -36,7 +36,7 @@ public class TiledCslDeviceTests
     public void AllZeroMatrixUploads()
     {
         using var matrix = TiledCslMatrix.Encode<System.Half>(Devices.CpuSmall, new System.Half[3 * 5], 3, 5);
-        Assert.Equal(0, matrix.WordCount);
+        Assert.Equal(0, matrix.Shape.WordCount);
         var (words, offsets) = matrix.ToFlashLlm();
         Assert.Empty(words);
         Assert.Equal([0, 0, 0], offsets);

@@ -9,7 +9,7 @@ public class TiledCslFormatTests
 {
     /// <summary>
     /// A 10×70 fp16 matrix: one tile row, two tile columns (K = 70 pads to 128), worked out by hand from the format
-    /// (research/flash-llm.md §1): word = fp16 bits | loc &lt;&lt; 16, loc = r·64 + (c XOR ((r &amp; 7) &lt;&lt; 3)); pads are
+    /// (docs/flash-llm.md §1): word = fp16 bits | loc &lt;&lt; 16, loc = r·64 + (c XOR ((r &amp; 7) &lt;&lt; 3)); pads are
     /// +0 words at the first zero cells of a row-major scan, emitted where the scan meets them.
     /// </summary>
     [Fact]
@@ -36,9 +36,9 @@ public class TiledCslFormatTests
         var (words, offsets) = arrays.ToFlashLlm();
         Compare.Exact<uint>(words, expectedWords, "words");
         Compare.Exact<int>(offsets, expectedOffsets, "tile offsets");
-        Assert.Equal(4, arrays.NonzeroCount);
-        Assert.Equal(4, arrays.MaxTileWords);
-        Assert.Equal((128, 128), (arrays.PaddedRows, arrays.PaddedColumns));
+        Assert.Equal(4, arrays.Shape.NonzeroCount);
+        Assert.Equal(4, arrays.Shape.MaxTileWords);
+        Assert.Equal((128, 128), (arrays.Shape.PaddedRows, arrays.Shape.PaddedColumns));
 
         var dense = new System.Half[m * k];
         TiledCslDecoder.Decode<System.Half>(arrays, dense);
@@ -66,16 +66,16 @@ public class TiledCslFormatTests
                 ? TiledCslEncoder.Encode(SparseTestData.ToBFloat16(w), m, k)
                 : TiledCslEncoder.Encode(SparseTestData.ToHalf(w), m, k);
             Assert.Equal(valueType, arrays.ValueType);
-            Assert.Equal(bits.LongCount(b => (b & 0x7FFF) != 0), arrays.NonzeroCount);
-            Assert.True(arrays.MaxTileWords <= 8192);
+            Assert.Equal(bits.LongCount(b => (b & 0x7FFF) != 0), arrays.Shape.NonzeroCount);
+            Assert.True(arrays.Shape.MaxTileWords <= 8192);
             Compare.Exact<ushort>(arrays.ToDenseBits(), bits, $"decode(encode) {m}×{k} at {sparsity:P0}", seed);
             // Our own output passes the validator and survives a Flash-LLM array round trip unchanged.
             var (words, offsets) = arrays.ToFlashLlm();
             var again = TiledCslArrays.FromFlashLlm(words, offsets, m, k, valueType);
             Compare.Exact<uint>(again.Words, words, "words after round trip", seed);
             Compare.Exact<int>(again.TileOffsets, offsets, "offsets after round trip", seed);
-            Assert.Equal(arrays.NonzeroCount, again.NonzeroCount);
-            Assert.Equal(arrays.MaxTileWords, again.MaxTileWords);
+            Assert.Equal(arrays.Shape.NonzeroCount, again.Shape.NonzeroCount);
+            Assert.Equal(arrays.Shape.MaxTileWords, again.Shape.MaxTileWords);
         }
     }
 
@@ -85,9 +85,9 @@ public class TiledCslFormatTests
         var seed = Seeded.Create();
         var w = SparseTestData.Weights(seed, 256, 128, 0.0, ElementType.Float16);
         var arrays = TiledCslEncoder.Encode(SparseTestData.ToHalf(w), 256, 128);
-        Assert.Equal(8192, arrays.MaxTileWords);
-        Assert.Equal(1.0, arrays.WorstTileDensity);
-        Assert.Equal(0.0, arrays.Sparsity);
+        Assert.Equal(8192, arrays.Shape.MaxTileWords);
+        Assert.Equal(1.0, arrays.Shape.WorstTileDensity);
+        Assert.Equal(0.0, arrays.Shape.Sparsity);
         Compare.Exact<ushort>(arrays.ToDenseBits(), SparseTestData.Bits(w, ElementType.Float16), "dense tiles", seed);
     }
 
@@ -105,7 +105,7 @@ public class TiledCslFormatTests
         for (int i = 0; i < w.Length; i += 7) w[i] = (i & 1) == 0 ? 0.5f : -0.5f;
         var arrays = TiledCslEncoder.Encode(SparseTestData.ToBFloat16(w), m, k, target);
         long keep = (long)Math.Floor((1 - target) * m * k + 1e-9);
-        Assert.Equal(keep, arrays.NonzeroCount);
+        Assert.Equal(keep, arrays.Shape.NonzeroCount);
         var kept = arrays.ToDenseBits();
         float minKept = float.PositiveInfinity, maxDropped = 0;
         for (int i = 0; i < w.Length; i++)

@@ -104,7 +104,7 @@ public class TiledCslValidatorTests
         // put two pads on the same zero cell. Both are harmless and accepted.
         uint[] words = [TiledCsl.Word(0x8000, 5), TiledCsl.Word(0, 5), TiledCsl.Word(0, 6), TiledCsl.Word(0x3C00, 7)];
         var arrays = TiledCslArrays.FromFlashLlm(words, [0, 1, 1], 3, 8);
-        Assert.Equal(1, arrays.NonzeroCount);
+        Assert.Equal(1, arrays.Shape.NonzeroCount);
         var dense = arrays.ToDenseBits(); // row 0: locations 5, 6, 7 are columns 5, 6, 7 (no swizzle in row 0)
         Assert.Equal(0x3C00, dense[7]);
         Assert.True(TiledCsl.IsZero(dense[5]) && dense[6] == 0);

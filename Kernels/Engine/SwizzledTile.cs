@@ -4,7 +4,7 @@ namespace Kernels.Engine;
 /// The shared-memory layout of every engine tile (weights and activations): rows of 64 16-bit elements (128 bytes),
 /// row r at byte <c>r·128</c>, and inside a row the eight 16-byte chunks permuted by <c>chunk XOR (r mod 8)</c>.
 /// Element (r, c) therefore lives at half-word index <c>r·64 + (c XOR ((r &amp; 7) &lt;&lt; 3))</c> — exactly the
-/// in-tile location Flash-LLM's Tiled-CSL format stores in each nonzero (research/flash-llm.md §1), so a sparse
+/// in-tile location Flash-LLM's Tiled-CSL format stores in each nonzero (docs/flash-llm.md §1), so a sparse
 /// producer scatters words to <c>tileHalf + loc</c> unchanged. The XOR makes the 8 rows an <c>ldmatrix</c> phase reads
 /// land in 8 different 16-byte bank groups (no bank conflicts) and keeps every 16-byte chunk contiguous, so dense
 /// producers fill it with 16-byte <c>cp.async</c> copies.

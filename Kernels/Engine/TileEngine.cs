@@ -7,7 +7,7 @@ using Kernels.Runtime;
 namespace Kernels.Engine;
 
 /// <summary>
-/// The one tensor-core GEMM mainloop of the library (DESIGN.md §2): per 64-wide K step a producer fills the weight
+/// The one tensor-core GEMM mainloop of the library (docs/design.md §2): per 64-wide K step a producer fills the weight
 /// tile, the activations arrive by <c>cp.async</c>, both in swizzled shared tiles, double-buffered; each warp reads
 /// fragments with <c>ldmatrix</c> and multiplies with <c>mma.sync.m16n8k16</c> into a 32×16 f32 register tile; an
 /// epilogue finishes the output. Families plug in a <see cref="IWeightTileProducer"/> and an
@@ -97,7 +97,7 @@ public static class TileEngine
             {
                 var kernel = acc.LoadCatalogKernel<TProducer, Matrix16, TEpilogue, GemmProblem>(Kernel<TShape, TMma, TProducer, TEpilogue>);
                 int bytes = SharedBytes<TShape>(device);
-                // Above the 48 KB default a CUDA kernel must opt in once (research/ilgpu.md §5).
+                // Above the 48 KB default a CUDA kernel must opt in once (docs/ilgpu.md §5).
                 if (device.IsCuda && bytes > device.Facts.SharedMemoryPerGroup)
                     KernelAttributes.RaiseDynamicSharedMemory(kernel.GetKernel(), bytes, device.Facts.SharedMemoryPerGroupOptin);
                 return kernel;

@@ -1,6 +1,5 @@
 using ILGPU;
 using Kernels.Engine;
-using Kernels.Tensors;
 
 namespace Kernels.LowRank;
 
@@ -36,24 +35,4 @@ internal readonly struct FactorTransposeProducer : IWeightTileProducer
     }
 
     public void End(in WeightTileRequest request) { }
-}
-
-/// <summary>Engine epilogue of stage 1 of the two-stage StreamMatmul: T[token, rank] = (x·V)[token, rank]·s[rank], 16-bit.</summary>
-internal readonly struct ScaledRankEpilogue<T, TWord> : ITileEpilogue
-    where T : unmanaged
-    where TWord : struct, IHalfWord<T>
-{
-    public readonly ArrayView<T> Intermediate;
-    public readonly ArrayView<float> Scale;
-    public readonly int R;
-
-    public ScaledRankEpilogue(ArrayView<T> intermediate, ArrayView<float> scale, int r)
-    {
-        Intermediate = intermediate;
-        Scale = scale;
-        R = r;
-    }
-
-    public void Store(int split, int m, int n, float value) =>
-        Intermediate[(long)n * R + m] = default(TWord).Narrow(value * Scale[m]);
 }

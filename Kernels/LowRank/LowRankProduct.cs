@@ -242,9 +242,9 @@ public static class LowRankProduct
         using var lease = LowRankWorkspace.Rent(device, (halves + 1) / 2, "StreamMatmul two-stage intermediate M×r");
         var t = lease.View.Cast<T>().SubView(0, halves);
         var stage1 = GemmProblem.Create<WideTile>(r, m, k);
-        TileEngine.Launch<WideTile, TMma, FactorTransposeProducer, ScaledRankEpilogue<T, TWord>>(device,
+        TileEngine.Launch<WideTile, TMma, FactorTransposeProducer, ScaledRankEpilogue<T, TWord, RankMajorRows>>(device,
             new FactorTransposeProducer(vv.Cast<ushort>(), k, r), Matrix16.FromView(xv, m, k),
-            new ScaledRankEpilogue<T, TWord>(t, sv, r), stage1);
+            new ScaledRankEpilogue<T, TWord, RankMajorRows>(t, sv, r), stage1);
         var stage2 = GemmProblem.Create<WideTile>(n, m, r);
         TileEngine.Launch<WideTile, TMma, DenseWeightProducer, StoreEpilogue<T, TConv>>(device,
             new DenseWeightProducer(Matrix16.FromView(uv, n, r)), Matrix16.FromView(t, m, r),

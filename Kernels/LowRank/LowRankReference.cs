@@ -61,6 +61,33 @@ public static class LowRankReference
         return result;
     }
 
+    /// <summary>
+    /// Orthonormalizes the <paramref name="cols"/> columns of a row-major <paramref name="rows"/>×<paramref name="cols"/>
+    /// matrix in place by modified Gram–Schmidt, run twice (the second pass removes what the first left at f64 rounding).
+    /// Columns must be linearly independent (random Gaussian columns are, with probability 1).
+    /// </summary>
+    public static void Orthonormalize(Span<double> q, int rows, int cols)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(rows);
+        ArgumentOutOfRangeException.ThrowIfNegative(cols);
+        if (q.Length != (long)rows * cols)
+            throw new ArgumentException($"q has {q.Length} elements but a {rows}×{cols} matrix needs {(long)rows * cols}.", nameof(q));
+        for (int pass = 0; pass < 2; pass++)
+            for (int j = 0; j < cols; j++)
+            {
+                for (int p = 0; p < j; p++)
+                {
+                    double dot = 0;
+                    for (int i = 0; i < rows; i++) dot += q[i * cols + p] * q[i * cols + j];
+                    for (int i = 0; i < rows; i++) q[i * cols + j] -= dot * q[i * cols + p];
+                }
+                double norm = 0;
+                for (int i = 0; i < rows; i++) norm += q[i * cols + j] * q[i * cols + j];
+                norm = Math.Sqrt(norm);
+                for (int i = 0; i < rows; i++) q[i * cols + j] /= norm;
+            }
+    }
+
     /// <summary>Thin SVD of a row-major f32 matrix in f64 by one-sided Jacobi (see <see cref="SmallDense.Svd"/>).</summary>
     public static (double[] U, double[] Sigma, double[] V) Svd(ReadOnlySpan<float> a, int rows, int cols)
     {

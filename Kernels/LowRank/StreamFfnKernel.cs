@@ -17,7 +17,7 @@ internal struct FfnParams
 
 /// <summary>
 /// y = (act(x·V1 + b1)·U2)·V2 + b2 with x M×R1 (rank space), V1 R1×D, U2 D×R2, V2 R2×H (FlashSVD's low-rank FFN,
-/// research/lowrank.md §3, in the v1 order that the FlashSVD numbers favour: rank-space S is kept, the hidden is
+/// docs/lowrank.md §3, in the v1 order that the FlashSVD numbers favour: rank-space S is kept, the hidden is
 /// streamed). A group owns BM rows; for each W-wide chunk of the hidden dimension D it forms h = act(x·V1 + b1) in
 /// shared memory and folds h·U2 into the r2-wide S held in registers, so the M×D hidden never exists anywhere; then it
 /// sweeps H with y = S·V2 + b2. Every product is the family's 8×8 register tile on f32 shared tiles.

@@ -18,7 +18,7 @@ internal struct StreamParams
 }
 
 /// <summary>
-/// y = ((x·V)⊙s)·Uᵀ (+ bias) in one pass on tensor cores (FlashSVD's streaming idea, research/lowrank.md §3, without its
+/// y = ((x·V)⊙s)·Uᵀ (+ bias) in one pass on tensor cores (FlashSVD's streaming idea, docs/lowrank.md §3, without its
 /// 2-D-grid recompute). A group (4 warps) owns 64 rows of x. Stage 1 computes T = x_blk·V over K with the engine's
 /// primitives: Vᵀ (via <see cref="FactorTransposeProducer"/>) and the x tile (<see cref="TileCopy"/>) in swizzled
 /// shared tiles, <see cref="WarpTile64x32{TMma}"/> per warp (2×2 warps = 128 ranks × 64 rows). Its epilogue scales by s
@@ -60,7 +60,7 @@ internal static class StreamMatmulKernel
         // 2×2 warps of 64×32: warp rows along the weight rows (ranks, then U rows), columns along the block's x rows.
         int warpRow0 = (warp & 1) * 64, warpColumn0 = (warp >> 1) * 32;
         int weightTile = UBuffer(0), xTile = UBuffer(1);
-        var rankTile = new RankTileEpilogue<T, TWord>(shared.Cast<ushort>(), s, p.R);
+        var rankTile = new ScaledRankEpilogue<T, TWord, SwizzledRankTiles>(shared.Cast<T>(), s, p.R);
         int blocks = (p.M + BlockRows - 1) / BlockRows;
 
         for (int block = Grid.IdxX; block < blocks; block += Grid.DimX)
@@ -127,32 +127,4 @@ internal static class StreamMatmulKernel
 
     /// <summary>Byte offset of the U buffer that stage-2 step <paramref name="step"/> uses (also stage 1's Vᵀ and x tiles).</summary>
     private static int UBuffer(int step) => TBytes + (step & 1) * WeightBytes;
-}
-
-/// <summary>
-/// Stage-1 epilogue of the one-pass StreamMatmul: T[row, rank] = (x·V)[row, rank]·s[rank] rounded (RNE) to the mma
-/// input type, into the swizzled shared tile of ranks 64·(rank / 64).. — the engine's activation layout. Ranks in
-/// [r, RPad) get zeros so stage 2's last k16 step multiplies zeros (U is zero-filled there too).
-/// </summary>
-internal readonly struct RankTileEpilogue<T, TWord> : ITileEpilogue
-    where T : unmanaged
-    where TWord : struct, IHalfWord<T>
-{
-    public readonly ArrayView<ushort> Shared;
-    public readonly ArrayView<float> Scale;
-    public readonly int R;
-
-    public RankTileEpilogue(ArrayView<ushort> shared, ArrayView<float> scale, int r)
-    {
-        Shared = shared;
-        Scale = scale;
-        R = r;
-    }
-
-    public void Store(int split, int m, int n, float value)
-    {
-        float scaled = m < R ? value * Scale[m] : 0f;
-        int tile = (m >> 6) * StreamMatmulKernel.BlockRows * TileEngineConstants.TileK;
-        Shared[tile + SwizzledTile.HalfIndex(n, m & 63)] = default(TWord).Bits(default(TWord).Narrow(scaled));
-    }
 }

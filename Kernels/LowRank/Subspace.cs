@@ -5,7 +5,7 @@ using Kernels.Tensors;
 namespace Kernels.LowRank;
 
 /// <summary>
-/// The top-r singular subspace of a gradient computed on the device, for GaLore projectors (research/lowrank.md §4.3):
+/// The top-r singular subspace of a gradient computed on the device, for GaLore projectors (docs/lowrank.md §4.3):
 /// warm-started subspace iteration (two passes over G per iteration) and randomized SVD (Halko, Martinsson and Tropp,
 /// arXiv 0909.4061, Alg. 4.4 + 5.1: 2q + 2 passes). Every pass over G is an f32 <see cref="SimtGemm"/> product; the
 /// bases are orthonormalized with CholeskyQR2 (<see cref="CholeskyQr"/>), and only l×l matrices (Gram matrices,

@@ -6,7 +6,7 @@ namespace Kernels.Optimizers;
 /// <remarks>
 /// bitsandbytes' signed dynamic map has +1.0 but no −1.0: its most negative code is −0.99296874. With scale = absmax,
 /// a block whose largest-magnitude state is negative stores that extreme 0.703 % too small; requantized step after
-/// step without fresh gradient signal, the block's scale shrinks geometrically (research/bitsandbytes.md §7.4).
+/// step without fresh gradient signal, the block's scale shrinks geometrically (docs/bitsandbytes.md §5.4).
 /// Here, when the extreme is strictly negative, the scale is absmax / 0.99296874, so the extreme lands exactly on the
 /// −0.99296874 code and dequantizes back to −absmax (to within an ulp); every other state of the block has a smaller
 /// magnitude and stays inside [−0.99296874, +0.99296874]. When the positive side holds the extreme (or a tie), the

@@ -8,7 +8,7 @@ namespace Kernels.Quantization;
 /// <summary>
 /// A quantization code book: the fp32 values an 8-bit (256 entries) or 4-bit (16 entries) code stands for, with the
 /// fp32 midpoints the nearest-code search compares against. The tables are literal fp32 bit patterns, bit-identical to
-/// bitsandbytes (research/bitsandbytes.md §1), because regenerating them depends on whether the build fuses
+/// bitsandbytes (docs/bitsandbytes.md §1), because regenerating them depends on whether the build fuses
 /// multiply-adds (§1.1).
 /// </summary>
 /// <remarks>
@@ -176,7 +176,7 @@ public sealed class CodeBook
     /// <summary>Every built-in code book.</summary>
     public static IReadOnlyList<CodeBook> All { get; } = [DynamicSigned, DynamicUnsigned, LinearSigned, LinearUnsigned, NF4, FP4];
 
-    // fp32 bit patterns (research/bitsandbytes.md §1; generated with the fp32 recipe of §1.1 and checked against its SHA-256).
+    // fp32 bit patterns (docs/bitsandbytes.md §1; generated with the fp32 recipe of §1.1 and checked against its SHA-256).
     // A nested class so the tables are initialized before the static code books that read them.
     private static class Tables
     {

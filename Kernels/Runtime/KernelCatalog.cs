@@ -266,7 +266,7 @@ public static class KernelCatalog
                 TileEngineConstants.Threads, StreamMatmulKernel.SharedBytes, 2, SassClaims.TensorCoreMainloop));
             // Two-stage path above the one-pass rank: both stages on the engine's wide tile (the second is Dense's).
             Add(list, EngineEntry("LowRank", typeof(WideTile), mma, typeof(FactorTransposeProducer),
-                typeof(ScaledRankEpilogue<,>).MakeGenericType(element, word)));
+                typeof(ScaledRankEpilogue<,,>).MakeGenericType(element, word, typeof(RankMajorRows))));
             Add(list, EngineEntry("LowRank", typeof(WideTile), mma, typeof(DenseWeightProducer), Store(element, convert)));
         }
     }

@@ -6,7 +6,7 @@ namespace Kernels.SpQR;
 
 /// <summary>
 /// The <c>quantization_config</c> of a SpQR checkpoint (Hugging Face <c>SpQRConfig</c>). Naming trap
-/// (research/spqr.md §1.3): in the checkpoints <c>beta1</c> is the tile height (the paper's β2, rows sharing
+/// (docs/spqr.md §1.3): in the checkpoints <c>beta1</c> is the tile height (the paper's β2, rows sharing
 /// second-order statistics) and <c>beta2</c> the tile width (the paper's β1, columns sharing first-order statistics).
 /// </summary>
 /// <param name="Bits">Weight code bits (must be 3).</param>

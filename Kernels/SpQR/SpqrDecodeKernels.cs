@@ -5,7 +5,7 @@ using DeviceHalf = ILGPU.Half;
 
 namespace Kernels.SpQR;
 
-/// <summary>Dequantization arithmetic shared by every SpQR kernel (fp16 rounding after each step, §1.4).</summary>
+/// <summary>Dequantization arithmetic shared by every SpQR kernel (fp16 rounding after each step, docs/spqr.md §1.4).</summary>
 internal static class SpqrMath
 {
     /// <summary>fp16(scale·fp16(code − zero)) for the 3-bit field at <paramref name="shift"/>.</summary>
@@ -14,7 +14,35 @@ internal static class SpqrMath
 
     /// <summary>Original column of packed column j, from the uint16-pair permutation.</summary>
     public static int Perm(ArrayView<uint> perm, int j) => (int)((perm[j >> 1] >> ((j & 1) << 4)) & 0xFFFFu);
+
+    /// <summary>
+    /// The first-order scales and zeros of tile rows 2b and 2b + 1 (words <paramref name="w0"/>, <paramref name="w1"/>,
+    /// one 16-byte load), where <paramref name="b"/> = lane &amp; 7 and the 8 aligned lanes b = 0..7 hold the 8 row pairs
+    /// of one 16×16 tile. Each pair carries byte b of the tile's second-order word (bits 54–61 of its first word); three
+    /// XOR shuffles rebuild the whole word in every lane, then the scales and zeros are dequantized with fp16 rounding.
+    /// Warp-collective: every lane of the warp must call it (a lane without a tile passes zero words).
+    /// </summary>
+    public static RowPairScales RowPair(ulong w0, ulong w1, int b)
+    {
+        uint statsByte = (uint)(w0 >> 54) & 0xFFu;
+        uint lo = b < 4 ? statsByte << (8 * b) : 0u;
+        uint hi = b >= 4 ? statsByte << (8 * (b - 4)) : 0u;
+        lo |= Warp.ShuffleXor(lo, 1);
+        hi |= Warp.ShuffleXor(hi, 1);
+        lo |= Warp.ShuffleXor(lo, 2);
+        hi |= Warp.ShuffleXor(hi, 2);
+        lo |= Warp.ShuffleXor(lo, 4);
+        hi |= Warp.ShuffleXor(hi, 4);
+        float sss = Fp16.ToFloat((ushort)lo), szs = Fp16.ToFloat((ushort)(lo >> 16));
+        float zss = Fp16.ToFloat((ushort)hi), zzs = Fp16.ToFloat((ushort)(hi >> 16));
+        return new RowPairScales(
+            Dequantize(w0, 0, sss, zss), Dequantize(w0, 3, szs, zzs),
+            Dequantize(w1, 0, sss, zss), Dequantize(w1, 3, szs, zzs));
+    }
 }
+
+/// <summary>Dequantized first-order scale and zero of two consecutive tile rows (see <see cref="SpqrMath.RowPair"/>).</summary>
+internal readonly record struct RowPairScales(float S0, float Z0, float S1, float Z1);
 
 /// <summary>Decode to dense fp16 in original column order: one thread per tile word, then one per row for outliers.</summary>
 internal static class SpqrDecodeKernels

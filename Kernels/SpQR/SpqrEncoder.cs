@@ -6,7 +6,7 @@ public sealed record SpqrEncoderOptions
 {
     /// <summary>
     /// Fraction of weights (0..1) taken as outliers by weighted error before the statistics are refitted without them
-    /// (research/spqr.md §3 step 5). Weights the refitted grid still cannot represent within ŝ/2 become outliers too.
+    /// (docs/spqr.md §3 step 5). Weights the refitted grid still cannot represent within ŝ/2 become outliers too.
     /// </summary>
     public double OutlierFraction { get; init; } = 0.005;
 
@@ -18,7 +18,7 @@ public sealed record SpqrEncoderOptions
 }
 
 /// <summary>
-/// A minimal honest SpQR encoder (research/spqr.md §3): round-to-nearest 3-bit codes over 16-column groups, bilevel
+/// A minimal honest SpQR encoder (docs/spqr.md §3): round-to-nearest 3-bit codes over 16-column groups, bilevel
 /// min-max statistics quantized to 3 bits per 16×16 tile with fp16 second-order statistics, outliers chosen by error
 /// and stored as additive fp16 residuals. No calibration, no GPTQ error feedback: it produces valid, decodable data for
 /// users starting from fp16 weights and for tests. Every code is chosen by decoding with the exact fp16 semantics of

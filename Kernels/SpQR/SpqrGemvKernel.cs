@@ -60,21 +60,10 @@ internal static class SpqrGemvKernel
                     w0 = v.X | ((ulong)v.Y << 32);
                     w1 = v.Z | ((ulong)v.W << 32);
                 }
-                uint statsByte = (uint)(w0 >> 54) & 0xFFu;
-                uint lo = b < 4 ? statsByte << (8 * b) : 0u;
-                uint hi = b >= 4 ? statsByte << (8 * (b - 4)) : 0u;
-                lo |= Warp.ShuffleXor(lo, 1);
-                hi |= Warp.ShuffleXor(hi, 1);
-                lo |= Warp.ShuffleXor(lo, 2);
-                hi |= Warp.ShuffleXor(hi, 2);
-                lo |= Warp.ShuffleXor(lo, 4);
-                hi |= Warp.ShuffleXor(hi, 4);
+                var scales = SpqrMath.RowPair(w0, w1, b);
                 if (!active) continue;
 
-                float sss = Fp16.ToFloat((ushort)lo), szs = Fp16.ToFloat((ushort)(lo >> 16));
-                float zss = Fp16.ToFloat((ushort)hi), zzs = Fp16.ToFloat((ushort)(hi >> 16));
-                float s0 = SpqrMath.Dequantize(w0, 0, sss, zss), z0 = SpqrMath.Dequantize(w0, 3, szs, zzs);
-                float s1 = SpqrMath.Dequantize(w1, 0, sss, zss), z1 = SpqrMath.Dequantize(w1, 3, szs, zzs);
+                float s0 = scales.S0, z0 = scales.Z0, s1 = scales.S1, z1 = scales.Z1;
                 int c0 = tc << 4;
                 if (c0 + 16 <= n)
                 {

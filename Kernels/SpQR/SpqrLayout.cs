@@ -1,7 +1,7 @@
 using Kernels.Tensors;
 namespace Kernels.SpQR;
 
-/// <summary>Where the outliers of a packed SpQR matrix are stored (research/spqr.md §1.3, "Sparse part").</summary>
+/// <summary>Where the outliers of a packed SpQR matrix are stored (docs/spqr.md §1.3, "Sparse part").</summary>
 public enum SpqrSparseLayout
 {
     /// <summary>Row-major CSR: <c>row_offsets</c> has m + 1 entries, a row's outliers are consecutive, columns ascending.</summary>

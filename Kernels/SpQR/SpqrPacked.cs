@@ -2,7 +2,7 @@ namespace Kernels.SpQR;
 
 /// <summary>
 /// A SpQR weight matrix in the packed inference layout of <c>spqr_quant</c> and Hugging Face checkpoints, on the host:
-/// <c>dense_weights</c>, <c>row_offsets</c>, <c>col_vals</c> and <c>in_perm</c> (research/spqr.md §1.3), plus the
+/// <c>dense_weights</c>, <c>row_offsets</c>, <c>col_vals</c> and <c>in_perm</c> (docs/spqr.md §1.3), plus the
 /// true shape, which the checkpoints do not store. Validated on construction (<see cref="SpqrValidator"/>), so every
 /// instance is safe to hand to a kernel. W ≈ deq(Q) + S with Q the 3-bit tiles and S the additive fp16 outliers, both in
 /// permuted column order: column j of the packed matrix is column <c>perm[j]</c> of W.

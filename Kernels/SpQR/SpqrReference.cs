@@ -3,7 +3,7 @@ namespace Kernels.SpQR;
 
 /// <summary>
 /// CPU reference for the SpQR operations, over host spans: the tests' oracle and a usable CPU path. Dequantization is
-/// bit-exact with the GPU (research/spqr.md §1.4): ŝ = h(S_s·h(s_code − Z_s)), ẑ = h(S_z·h(z_code − Z_z)),
+/// bit-exact with the GPU (docs/spqr.md §1.4): ŝ = h(S_s·h(s_code − Z_s)), ẑ = h(S_z·h(z_code − Z_z)),
 /// ŵ = h(ŝ·h(q − ẑ)), h = fp16 round-to-nearest-even after every step.
 /// </summary>
 public static class SpqrReference

@@ -85,21 +85,9 @@ public struct SpqrTileProducer : IWeightTileProducer
     {
         int pairs = r.Rows >> 1;
         int p = u % pairs, h = u / pairs;
-        int b = p & 7;
         ulong w0 = v.X | ((ulong)v.Y << 32), w1 = v.Z | ((ulong)v.W << 32);
-        uint statsByte = (uint)(w0 >> 54) & 0xFFu;
-        uint lo = b < 4 ? statsByte << (8 * b) : 0u;
-        uint hi = b >= 4 ? statsByte << (8 * (b - 4)) : 0u;
-        lo |= Warp.ShuffleXor(lo, 1);
-        hi |= Warp.ShuffleXor(hi, 1);
-        lo |= Warp.ShuffleXor(lo, 2);
-        hi |= Warp.ShuffleXor(hi, 2);
-        lo |= Warp.ShuffleXor(lo, 4);
-        hi |= Warp.ShuffleXor(hi, 4);
-        float sss = Fp16.ToFloat((ushort)lo), szs = Fp16.ToFloat((ushort)(lo >> 16));
-        float zss = Fp16.ToFloat((ushort)hi), zzs = Fp16.ToFloat((ushort)(hi >> 16));
-        float s0 = SpqrMath.Dequantize(w0, 0, sss, zss), z0 = SpqrMath.Dequantize(w0, 3, szs, zzs);
-        float s1 = SpqrMath.Dequantize(w1, 0, sss, zss), z1 = SpqrMath.Dequantize(w1, 3, szs, zzs);
+        var scales = SpqrMath.RowPair(w0, w1, p & 7);
+        float s0 = scales.S0, z0 = scales.Z0, s1 = scales.S1, z1 = scales.Z1;
         int rowLocal = 2 * p;
         bool live0 = r.Row0 + rowLocal < M, live1 = r.Row0 + rowLocal + 1 < M;
         int c0 = h << 4;

@@ -21,15 +21,15 @@ public static partial class SpMM
         ArgumentNullException.ThrowIfNull(weights);
         ArgumentOutOfRangeException.ThrowIfNegative(n);
         if (!Enum.IsDefined(path)) throw new ArgumentOutOfRangeException(nameof(path), path, "Unknown SpMM path.");
-        int splits = ChooseSplits(weights.Device, weights.Rows, n, weights.TileColumnCount);
-        var estimate = Model.Estimate(weights.Rows, weights.Columns, Math.Max(n, 1), weights.WordCount, weights.TileCount, splits);
+        int splits = ChooseSplits(weights.Device, weights.Rows, n, weights.Shape.TileColumnCount);
+        var estimate = Model.Estimate(weights.Rows, weights.Columns, Math.Max(n, 1), weights.Shape.WordCount, weights.Shape.TileCount, splits);
         var chosen = path == SpMMPath.Auto ? estimate.Cheaper : path;
         return new SpMMPlan(chosen, path, chosen == SpMMPath.Sparse ? splits : 1, estimate);
     }
 
     /// <summary>
     /// Split-K for the sparse path: the engine's rule (enough groups to give every multiprocessor about two; Flash-LLM
-    /// hand-tunes this per M, research/flash-llm.md §2), keeping at least 8 K tiles a split so the f32 partial traffic
+    /// hand-tunes this per M, docs/flash-llm.md §2), keeping at least 8 K tiles a split so the f32 partial traffic
     /// stays small next to the weights. One on the CPU accelerator.
     /// </summary>
     internal static int ChooseSplits(ComputeDevice device, int m, int n, int kTiles)

@@ -85,7 +85,7 @@ public static partial class SpMM
         var yv = y.View.AsContiguous().SubView(0, y.FlattenedLength);
         var words = weights.WordsTensor.View.AsContiguous();
         ulong address = (ulong)words.LoadEffectiveAddressAsPtr().ToInt64();
-        var producer = new TiledCslTileProducer(words, address, weights.OffsetsTensor.View.AsContiguous(), weights.TileColumnCount);
+        var producer = new TiledCslTileProducer(words, address, weights.OffsetsTensor.View.AsContiguous(), weights.Shape.TileColumnCount);
         var shape = tuning.Shape ?? ShapeFor(n);
         int m = weights.Rows, k = weights.Columns;
         if (typeof(T) == typeof(DeviceHalf))

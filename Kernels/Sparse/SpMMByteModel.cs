@@ -24,7 +24,7 @@ public enum SpMMPath
 /// </summary>
 /// <remarks>
 /// The constants are fitted, not guessed: no GPU was available to this project when they were set, so they come from
-/// Flash-LLM's published A100 sparsity sweep (research/flash-llm.md §3: cuBLAS flat at 0.40 ms; Flash-LLM 0.36 / 0.27 /
+/// Flash-LLM's published A100 sparsity sweep (docs/flash-llm.md §3: cuBLAS flat at 0.40 ms; Flash-LLM 0.36 / 0.27 /
 /// 0.22 / 0.175 / 0.135 ms at 60 / 70 / 80 / 90 / 100 %). Expressed in dense-weight bytes (0.40 ms ≙ 2 B per element),
 /// a least-squares line through 60–90 % gives ≈ 0.57 B per element fixed plus ≈ 3.1 B per stored word (below the raw 4 B:
 /// part of the word traffic hides behind the tile work), a break-even near 53 % sparsity, matching the paper's

@@ -33,7 +33,7 @@ public static class SpMMReference
         var words = weights.WordArray;
         var offsets = weights.OffsetArray;
         var valueType = weights.ValueType;
-        int tileColumns = weights.TileColumnCount;
+        int tileColumns = weights.Shape.TileColumnCount;
         Parallel.For(firstStrip, lastStrip + 1, i =>
         {
             var strip = new double[TiledCsl.TileRows * k];

@@ -1,7 +1,7 @@
 namespace Kernels.Sparse;
 
 /// <summary>
-/// The Tiled-CSL layout of Flash-LLM (research/flash-llm.md §1): the weight matrix is cut into 128×64 tiles, ordered
+/// The Tiled-CSL layout of Flash-LLM (docs/flash-llm.md §1): the weight matrix is cut into 128×64 tiles, ordered
 /// row-major over the tile grid; each stored element is one 32-bit word holding the 16-bit value (bits 0–15) and the
 /// element's swizzled location inside the tile (bits 16–31). The swizzle is the one the <c>ldmatrix</c> addressing of
 /// a 64-half (128-byte) shared-memory row applies, so a location is directly a half-word index into the shared tile.

@@ -18,7 +18,7 @@ public static class TiledCslDecoder
         if (dense.Length != size)
             throw new ArgumentException($"dense has {dense.Length} elements but the {matrix.Rows}×{matrix.Columns} matrix needs exactly {size}.", nameof(dense));
         dense.Clear();
-        int rows = matrix.Rows, columns = matrix.Columns, tileColumns = matrix.TileColumnCount;
+        int rows = matrix.Rows, columns = matrix.Columns, tileColumns = matrix.Shape.TileColumnCount;
         unsafe
         {
             fixed (ushort* dp = dense)
@@ -26,7 +26,7 @@ public static class TiledCslDecoder
             fixed (int* op = matrix.TileOffsets)
             {
                 nint d = (nint)dp, w = (nint)wp, o = (nint)op;
-                Parallel.For(0, matrix.TileRowCount, i =>
+                Parallel.For(0, matrix.Shape.TileRowCount, i =>
                 {
                     var dst = (ushort*)d;
                     var words = (uint*)w;

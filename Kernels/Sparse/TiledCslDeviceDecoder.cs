@@ -46,11 +46,11 @@ public static class TiledCslDeviceDecoder
         var device = matrix.Device;
         dense.MemSetToZero(device.Stream);
         int groupSize = device.IsCuda ? 256 : device.Accelerator.WarpSize;
-        int groups = device.IsCuda ? Math.Min(matrix.TileCount, device.Accelerator.NumMultiprocessors * 8) : Math.Min(matrix.TileCount, 4);
+        int groups = device.IsCuda ? Math.Min(matrix.Shape.TileCount, device.Accelerator.NumMultiprocessors * 8) : Math.Min(matrix.Shape.TileCount, 4);
         var kernel = device.GetKernel(typeof(TiledCslDeviceDecoder),
             acc => acc.LoadCatalogKernel<ArrayView<uint>, ArrayView<int>, ArrayView<ushort>, int, int, int>(DecodeKernel));
         kernel(device.Stream, new KernelConfig(groups, groupSize),
-            matrix.WordsTensor.View.AsContiguous(), matrix.OffsetsTensor.View.AsContiguous(), dense, matrix.Rows, matrix.Columns, matrix.TileColumnCount);
+            matrix.WordsTensor.View.AsContiguous(), matrix.OffsetsTensor.View.AsContiguous(), dense, matrix.Rows, matrix.Columns, matrix.Shape.TileColumnCount);
     }
 
     /// <summary>One group per tile (grid-stride over tiles), threads stride over the tile's words.</summary>

@@ -7,7 +7,7 @@ namespace Kernels.Sparse;
 
 /// <summary>
 /// A Tiled-CSL weight matrix on a device: the word array and the T + 2 tile offsets (Flash-LLM's <c>NZWeights</c> and
-/// <c>TileOffsets</c>, byte for byte), its true shape M×K, padded shape, value type (fp16 or bf16) and statistics. Built
+/// <c>TileOffsets</c>, byte for byte) and its <see cref="Shape"/>: true shape M×K, value type (fp16 or bf16) and statistics. Built
 /// only from validated arrays, so kernels can trust every offset and location. Owns its device buffers (and, once the
 /// dense path of <see cref="SpMM"/> has needed it, a cached dense copy; see <see cref="DenseCache"/>).
 /// </summary>
@@ -20,13 +20,8 @@ public sealed class TiledCslMatrix : IDisposable
     private TiledCslMatrix(ComputeDevice device, TiledCslArrays host)
     {
         Device = device;
-        Rows = host.Rows;
-        Columns = host.Columns;
-        ValueType = host.ValueType;
-        NonzeroCount = host.NonzeroCount;
-        WordCount = host.WordCount;
-        MaxTileWords = host.MaxTileWords;
-        if (host.WordCount > 0) words = device.Upload(host.Words, host.Words.Length);
+        Shape = host.Shape;
+        if (host.Shape.WordCount > 0) words = device.Upload(host.Words, host.Words.Length);
         else
         {
             // ILGPU allocates nothing of length zero; an all-zero matrix keeps one zero vector no offset points at.
@@ -59,60 +54,30 @@ public sealed class TiledCslMatrix : IDisposable
     public (uint[] Words, int[] TileOffsets) ToFlashLlm()
     {
         var w = WordsTensor.ToArray();
-        return (WordCount == w.Length ? w : w[..(int)WordCount], OffsetsTensor.ToArray());
+        return (Shape.WordCount == w.Length ? w : w[..(int)Shape.WordCount], OffsetsTensor.ToArray());
     }
 
     /// <summary>Downloads the matrix as host arrays.</summary>
     public TiledCslArrays ToHost()
     {
         var (w, o) = ToFlashLlm();
-        return new TiledCslArrays(w, o, Rows, Columns, ValueType, NonzeroCount, MaxTileWords);
+        return new TiledCslArrays(w, o, Rows, Columns, ValueType, Shape.NonzeroCount, Shape.MaxTileWords);
     }
 
     /// <summary>The device that holds the buffers.</summary>
     public ComputeDevice Device { get; }
 
+    /// <summary>Shape, value type and statistics (tile counts, padded shape, sparsity, worst tile, bytes).</summary>
+    public TiledCslShape Shape { get; }
+
     /// <summary>True number of rows M (output features).</summary>
-    public int Rows { get; }
+    public int Rows => Shape.Rows;
 
     /// <summary>True number of columns K (input features).</summary>
-    public int Columns { get; }
-
-    /// <summary>Tile rows: ⌈M / 128⌉.</summary>
-    public int TileRowCount => TiledCsl.TilesAlong(Rows, TiledCsl.TileRows);
-
-    /// <summary>Tile columns: ⌈K / 64⌉.</summary>
-    public int TileColumnCount => TiledCsl.TilesAlong(Columns, TiledCsl.TileColumns);
-
-    /// <summary>Number of tiles T.</summary>
-    public int TileCount => TileRowCount * TileColumnCount;
-
-    /// <summary>M padded up to a multiple of 128.</summary>
-    public int PaddedRows => TileRowCount * TiledCsl.TileRows;
-
-    /// <summary>K padded up to a multiple of 64.</summary>
-    public int PaddedColumns => TileColumnCount * TiledCsl.TileColumns;
+    public int Columns => Shape.Columns;
 
     /// <summary>Element type of the values: <see cref="ElementType.Float16"/> or <see cref="ElementType.BFloat16"/>.</summary>
-    public ElementType ValueType { get; }
-
-    /// <summary>Stored nonzeros (pads excluded).</summary>
-    public long NonzeroCount { get; }
-
-    /// <summary>Stored words, pads included.</summary>
-    public long WordCount { get; }
-
-    /// <summary>The most words any one tile holds (pads included), at most 8192.</summary>
-    public int MaxTileWords { get; }
-
-    /// <summary>Density of the densest tile: <see cref="MaxTileWords"/> / 8192.</summary>
-    public double WorstTileDensity => MaxTileWords / (double)TiledCsl.TileElements;
-
-    /// <summary>Fraction of zeros in the true M×K matrix.</summary>
-    public double Sparsity => 1.0 - NonzeroCount / ((double)Rows * Columns);
-
-    /// <summary>Bytes of the format on the device: 4 per word plus 4 per offset (the compulsory weight traffic of the sparse path).</summary>
-    public long ByteLength => 4L * WordCount + 4L * (TileCount + TiledCsl.ExtraOffsets);
+    public ElementType ValueType => Shape.ValueType;
 
     /// <summary>True once the dense path has materialized a dense copy of the weights on the device (2·M·K bytes).</summary>
     public bool DenseCache => dense is not null;
@@ -158,5 +123,5 @@ public sealed class TiledCslMatrix : IDisposable
 
     /// <inheritdoc />
     public override string ToString() =>
-        $"TiledCslMatrix {Rows}×{Columns} {ElementTypes.Name(ValueType)} on {Device.Name}, {NonzeroCount} nonzeros ({Sparsity:P1} sparse), worst tile {WorstTileDensity:P1}";
+        $"TiledCslMatrix {Shape} on {Device.Name}";
 }

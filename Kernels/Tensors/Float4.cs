@@ -4,7 +4,7 @@ namespace Kernels.Tensors;
 
 /// <summary>
 /// Four f32 values as one 16-byte struct: loads and stores of it through a <c>Cast&lt;Float4&gt;()</c> view become
-/// <c>ld.global.v4.f32</c> / <c>st.global.v4.f32</c> at O2 (research/ilgpu.md §4).
+/// <c>ld.global.v4.f32</c> / <c>st.global.v4.f32</c> at O2 (docs/ilgpu.md §4).
 /// </summary>
 [StructLayout(LayoutKind.Sequential)]
 internal struct Float4

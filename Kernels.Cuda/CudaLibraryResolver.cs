@@ -9,7 +9,7 @@ namespace Kernels.Cuda;
 /// <remarks>
 /// ILGPU binds the driver as <c>[DllImport("cuda")]</c>; .NET probes <c>libcuda.so</c> and <c>cuda</c> but never the
 /// versioned <c>libcuda.so.1</c> that a driver-only install provides, and ILGPU then silently reports zero CUDA devices
-/// (research/ilgpu.md §5). The resolver must be installed before the first ILGPU <c>Context</c> is created.
+/// (docs/ilgpu.md §5). The resolver must be installed before the first ILGPU <c>Context</c> is created.
 /// </remarks>
 public static class CudaLibraryResolver
 {

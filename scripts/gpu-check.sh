@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check (DESIGN.md §8), in two halves.
+# The GPU check (docs/design.md §8), in two halves.
 #
 #   scripts/gpu-check.sh pack          here, with the .NET SDK: publishes Kernels.Tests and Kernels.Bench
 #                                      self-contained for linux-x64 into one folder (publish/gpu, shared runtime)

@@ -1,11 +1,14 @@
 using Kernels.Dense;
 using Kernels.LowRank;
+using Kernels.Optimizers;
+using Kernels.Quantization;
 using Kernels.Sparse;
 using Kernels.SpQR;
 using Kernels.Tensors;
 using Kernels.Tests.Dense;
 using Kernels.Tests.Harness;
 using Kernels.Tests.LowRank;
+using Kernels.Tests.Optimizers;
 using Kernels.Tests.Lora;
 using Kernels.Tests.SpQR;
 using Kernels.Tests.Sparse;
@@ -15,9 +18,10 @@ using DeviceHalf = ILGPU.Half;
 namespace Kernels.Tests.Reliability;
 
 /// <summary>
-/// Every family whose operations use shared scratch memory (SpQR's gather buffer, the engine's split-K partials, LoRA's
-/// split-M partials, the low-rank workspace), called from several host threads at once on one device: each thread's
-/// result must match the reference for its own inputs.
+/// Every family called from several host threads at once on one device — those with shared scratch memory (SpQR's
+/// gather buffer, the engine's split-K partials, LoRA's split-M partials, the low-rank workspace) and those that share
+/// only the device's code-book tables (quantization, 8-bit optimizers): each thread's result must match the reference
+/// for its own inputs.
 /// </summary>
 public class ConcurrentCallerTests
 {
@@ -154,6 +158,67 @@ public class ConcurrentCallerTests
             for (int i = 0; i < r; i++)
                 Assert.True(Math.Abs(values[i] - planted[i] * (t + 1)) <= 1e-4 * planted[0] * (t + 1),
                     $"thread {t} round {round}: σ{i} = {values[i]}, planted {planted[i] * (t + 1)} {seed.Tag}");
+        });
+    }
+
+    [Fact]
+    public void BlockwiseQuantizeAndDequantizeFromFourThreads()
+    {
+        // Each thread its own code book, block size and input; all share the device's uploaded code-book tables.
+        var device = Devices.CpuWarp32;
+        var seed = Seeded.Create();
+        var books = new[] { CodeBook.DynamicSigned, CodeBook.NF4, CodeBook.FP4, CodeBook.LinearSigned };
+        var blockSizes = new[] { 64, 128, 256, 64 };
+        const int n = 3000 + 17;
+        var inputs = Enumerable.Range(0, Threads).Select(_ => seed.Normal(n)).ToArray();
+        Concurrently.Run(Threads, rounds: 2, (t, round) =>
+        {
+            var (map, blockSize) = (books[t], blockSizes[t]);
+            var (refCodes, refAbsmax) = BlockwiseReference.Quantize<float>(inputs[t], map, blockSize);
+            var expected = new float[n];
+            BlockwiseReference.Dequantize<float>(refCodes, refAbsmax, map, blockSize, expected);
+            using var x = device.Upload<float>(inputs[t]);
+            using var codes = device.Allocate<byte>((nint)Blockwise.CodeBytes(n, map));
+            using var absmax = device.Allocate<float>((nint)Blockwise.BlockCount(n, blockSize));
+            using var y = device.Allocate<float>(n);
+            Poison.Fill(codes, (byte)0xA5);
+            Poison.Fill(absmax);
+            Poison.Fill(y);
+            Blockwise.Quantize<float>(x, map, blockSize, codes, absmax);
+            Blockwise.Dequantize<float>(codes, absmax, map, blockSize, y);
+            Compare.Exact<byte>(codes.ToArray(), refCodes, $"thread {t} round {round} {map} codes", seed);
+            Compare.Exact<float>(absmax.ToArray(), refAbsmax, $"thread {t} round {round} absmax", seed);
+            Compare.Exact<float>(y.ToArray(), expected, $"thread {t} round {round} dequantized", seed);
+        });
+    }
+
+    [Fact]
+    public void Optimizer8BitStepsFromFourThreads()
+    {
+        // Four parameters, each with its own quantized state and optimizer, stepped at once on one device.
+        var device = Devices.CpuSmall;
+        var seed = Seeded.Create();
+        var kinds = new[] { OptimizerKind.AdamW, OptimizerKind.Lion, OptimizerKind.Momentum, OptimizerKind.RMSprop };
+        const int n = 4096 + 300, steps = 2;
+        var p0 = Enumerable.Range(0, Threads).Select(_ => seed.Normal(n, 0.1f)).ToArray();
+        var grads = Enumerable.Range(0, Threads).Select(_ => Enumerable.Range(0, steps).Select(_ => seed.Normal(n, 0.01f)).ToArray()).ToArray();
+        Concurrently.Run(Threads, rounds: 1, (t, round) =>
+        {
+            var settings = OptimizerProblem.Settings(kinds[t], 0.01f);
+            using var p = device.Upload<float>(p0[t], n);
+            using var g = device.Allocate<float>(n);
+            using var state = Optimizer8BitState.Create(device, kinds[t], n);
+            Assert.True(state.IsQuantized);
+            var refState = state.Export();
+            var refP = (float[])p0[t].Clone();
+            for (int step = 1; step <= steps; step++)
+            {
+                g.CopyFrom(grads[t][step - 1]);
+                Optimizer8Bit.Step<float, float>(g, state, settings, step, p);
+                Optimizer8BitReference.Step<float, float>(grads[t][step - 1], refState, settings, step, refP);
+            }
+            Compare.Exact<float>(p.ToArray(), refP, $"thread {t} {kinds[t]} parameters", seed);
+            KernelVsReferenceTests.AssertStatesEqual(state.Export(), refState, seed);
         });
     }
 }

@@ -17,7 +17,10 @@ namespace Kernels.Runtime;
 /// </summary>
 public sealed class ComputeDevice
 {
-    /// <summary>Environment variable that selects <see cref="Default"/>: <c>auto</c>, <c>cuda</c> or <c>cpu</c>.</summary>
+    /// <summary>
+    /// Environment variable that selects <see cref="Default"/>: <c>auto</c>, <c>cpu</c>, <c>cuda</c> (the first CUDA
+    /// device) or <c>cuda:N</c> (the CUDA device with ordinal N, as <see cref="Cuda(int)"/>).
+    /// </summary>
     public const string EnvironmentVariable = "KERNELS_DEVICE";
 
     /// <summary>The CPU device used by <see cref="DeviceKind.Cpu"/>: 32-lane warps, 4 warps a group, 1 multiprocessor.</summary>
@@ -40,8 +43,15 @@ public sealed class ComputeDevice
     /// <summary>The process-wide ILGPU context.</summary>
     public static Context Context => SharedContext.Value;
 
-    /// <summary>The device chosen by <c>KERNELS_DEVICE</c> (default <c>auto</c>).</summary>
-    public static ComputeDevice Default => Get(ParseKind(Environment.GetEnvironmentVariable(EnvironmentVariable)));
+    /// <summary>The device chosen by <c>KERNELS_DEVICE</c> (default <c>auto</c>; see <see cref="EnvironmentVariable"/>).</summary>
+    public static ComputeDevice Default
+    {
+        get
+        {
+            var (kind, ordinal) = Parse(Environment.GetEnvironmentVariable(EnvironmentVariable));
+            return kind == DeviceKind.Cuda ? Cuda(ordinal) : Get(kind);
+        }
+    }
 
     /// <summary>The small-warp CPU device (see <see cref="CpuSmallSpec"/>).</summary>
     public static ComputeDevice CpuSmall => GetOrCreate("cpu-small", () =>
@@ -52,27 +62,73 @@ public sealed class ComputeDevice
         Context.GetCPUDevice(FindCpu(CpuWarp32Spec)).CreateAccelerator(Context));
 
     /// <summary>True when at least one CUDA device is visible.</summary>
-    public static bool CudaAvailable => Context.GetCudaDevices().Count > 0;
+    public static bool CudaAvailable => CudaDeviceCount > 0;
 
-    /// <summary>Returns the device of the given kind; <see cref="DeviceKind.Cuda"/> throws when no CUDA device exists.</summary>
+    /// <summary>The number of CUDA devices visible to the process (0 without a driver or GPU).</summary>
+    public static int CudaDeviceCount => Context.GetCudaDevices().Count;
+
+    /// <summary>
+    /// The CUDA device with the given ordinal (ILGPU's order of <c>cuDeviceGet</c>, which <c>CUDA_VISIBLE_DEVICES</c>
+    /// filters), created on first use with its own stream and kernel cache. Each device is a process-wide singleton;
+    /// tensors remember theirs, and an operation given tensors of two devices refuses them.
+    /// </summary>
+    /// <param name="ordinal">0 ≤ ordinal &lt; <see cref="CudaDeviceCount"/>.</param>
+    /// <exception cref="InvalidOperationException">No CUDA device is visible.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="ordinal"/> names no visible device.</exception>
+    public static ComputeDevice Cuda(int ordinal = 0)
+    {
+        int count = CudaDeviceCount;
+        if (count == 0) throw new InvalidOperationException("No CUDA device is visible (no NVIDIA driver or GPU).");
+        if ((uint)ordinal >= (uint)count)
+            throw new ArgumentOutOfRangeException(nameof(ordinal), ordinal,
+                $"ordinal must name a visible CUDA device: 0 ≤ ordinal < {count}.");
+        return GetOrCreate($"cuda{ordinal}", () => Context.CreateCudaAccelerator(ordinal));
+    }
+
+    /// <summary>
+    /// Returns the device of the given kind; <see cref="DeviceKind.Cuda"/> is the first CUDA device (see
+    /// <see cref="Cuda(int)"/> for the others) and throws when no CUDA device exists.
+    /// </summary>
     public static ComputeDevice Get(DeviceKind kind) => kind switch
     {
         DeviceKind.Cuda => CudaAvailable
-            ? GetOrCreate("cuda0", () => Context.CreateCudaAccelerator(0))
+            ? Cuda(0)
             : throw new InvalidOperationException($"{EnvironmentVariable}=cuda but no CUDA device is visible."),
         DeviceKind.Cpu => CpuWarp32,
         DeviceKind.Auto => CudaAvailable ? Get(DeviceKind.Cuda) : CpuWarp32,
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "kind must be DeviceKind.Auto, Cuda or Cpu."),
     };
 
-    /// <summary>Parses a <c>KERNELS_DEVICE</c> value (null or empty means auto).</summary>
-    public static DeviceKind ParseKind(string? value) => (value ?? "").Trim().ToLowerInvariant() switch
+    /// <summary>Parses a <c>KERNELS_DEVICE</c> value (null or empty means auto) into its kind, ignoring an ordinal.</summary>
+    public static DeviceKind ParseKind(string? value) => Parse(value).Kind;
+
+    /// <summary>
+    /// Parses a <c>KERNELS_DEVICE</c> value: <c>auto</c> (or null/empty), <c>cpu</c>, <c>cuda</c>/<c>gpu</c>
+    /// (ordinal 0) or <c>cuda:N</c>/<c>gpu:N</c>. Whether device N exists is checked when it is created.
+    /// </summary>
+    public static (DeviceKind Kind, int Ordinal) Parse(string? value)
     {
-        "" or "auto" => DeviceKind.Auto,
-        "cuda" or "gpu" => DeviceKind.Cuda,
-        "cpu" => DeviceKind.Cpu,
-        _ => throw new ArgumentException($"{EnvironmentVariable} must be auto, cuda or cpu, not '{value}'.", nameof(value)),
-    };
+        string v = (value ?? "").Trim().ToLowerInvariant();
+        int colon = v.IndexOf(':');
+        string head = colon < 0 ? v : v[..colon];
+        if (colon >= 0 && head is "cuda" or "gpu")
+        {
+            if (int.TryParse(v.AsSpan(colon + 1), System.Globalization.NumberStyles.None,
+                    System.Globalization.CultureInfo.InvariantCulture, out int ordinal))
+                return (DeviceKind.Cuda, ordinal);
+        }
+        else if (colon < 0)
+        {
+            switch (head)
+            {
+                case "" or "auto": return (DeviceKind.Auto, 0);
+                case "cuda" or "gpu": return (DeviceKind.Cuda, 0);
+                case "cpu": return (DeviceKind.Cpu, 0);
+            }
+        }
+        throw new ArgumentException($"{EnvironmentVariable} must be auto, cpu, cuda or cuda:N (N a device ordinal), not '{value}'.",
+            nameof(value));
+    }
 
     /// <summary>The ILGPU accelerator.</summary>
     public Accelerator Accelerator { get; }

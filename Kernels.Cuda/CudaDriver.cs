@@ -31,6 +31,12 @@ public static unsafe class CudaDriver
         public delegate* unmanaged<IntPtr*, byte*, uint, int*, void**, int> ModuleLoadDataEx;
         public delegate* unmanaged<IntPtr*, IntPtr, byte*, int> ModuleGetFunction;
         public delegate* unmanaged<IntPtr, int> ModuleUnload;
+        public delegate* unmanaged<IntPtr*, uint, int> EventCreate;
+        public delegate* unmanaged<IntPtr, IntPtr, int> EventRecord;
+        public delegate* unmanaged<IntPtr, int> EventQuery;
+        public delegate* unmanaged<IntPtr, int> EventSynchronize;
+        public delegate* unmanaged<IntPtr, int> EventDestroy;
+        public delegate* unmanaged<IntPtr, IntPtr, uint, int> StreamWaitEvent;
     }
 
     private static readonly Lazy<Table?> Bound = new(Bind);
@@ -48,6 +54,12 @@ public static unsafe class CudaDriver
                 ModuleLoadDataEx = (delegate* unmanaged<IntPtr*, byte*, uint, int*, void**, int>)NativeLibrary.GetExport(lib, "cuModuleLoadDataEx"),
                 ModuleGetFunction = (delegate* unmanaged<IntPtr*, IntPtr, byte*, int>)NativeLibrary.GetExport(lib, "cuModuleGetFunction"),
                 ModuleUnload = (delegate* unmanaged<IntPtr, int>)NativeLibrary.GetExport(lib, "cuModuleUnload"),
+                EventCreate = (delegate* unmanaged<IntPtr*, uint, int>)NativeLibrary.GetExport(lib, "cuEventCreate"),
+                EventRecord = (delegate* unmanaged<IntPtr, IntPtr, int>)NativeLibrary.GetExport(lib, "cuEventRecord"),
+                EventQuery = (delegate* unmanaged<IntPtr, int>)NativeLibrary.GetExport(lib, "cuEventQuery"),
+                EventSynchronize = (delegate* unmanaged<IntPtr, int>)NativeLibrary.GetExport(lib, "cuEventSynchronize"),
+                EventDestroy = (delegate* unmanaged<IntPtr, int>)NativeLibrary.GetExport(lib, "cuEventDestroy_v2"),
+                StreamWaitEvent = (delegate* unmanaged<IntPtr, IntPtr, uint, int>)NativeLibrary.GetExport(lib, "cuStreamWaitEvent"),
             };
         }
         catch (EntryPointNotFoundException)
@@ -127,6 +139,43 @@ public static unsafe class CudaDriver
 
     /// <summary><c>cuModuleUnload</c>.</summary>
     public static void UnloadModule(IntPtr module) => Check(Api.ModuleUnload(module), "cuModuleUnload");
+
+    /// <summary><c>CUresult CUDA_ERROR_NOT_READY</c>: <c>cuEventQuery</c> on an event whose work is still pending.</summary>
+    public const int ErrorNotReady = 600;
+
+    /// <summary>
+    /// <c>cuEventCreate</c> with <c>CU_EVENT_DISABLE_TIMING</c> (an ordering event: the cheapest kind) in the current
+    /// context (bind the accelerator first).
+    /// </summary>
+    public static IntPtr CreateEvent()
+    {
+        IntPtr e;
+        Check(Api.EventCreate(&e, 2), "cuEventCreate");
+        return e;
+    }
+
+    /// <summary><c>cuEventRecord</c>: the event completes when the stream's work enqueued so far has finished.</summary>
+    public static void RecordEvent(IntPtr @event, IntPtr stream) => Check(Api.EventRecord(@event, stream), "cuEventRecord");
+
+    /// <summary><c>cuEventQuery</c>: true when the event's work has finished (or it was never recorded).</summary>
+    public static bool QueryEvent(IntPtr @event)
+    {
+        int result = Api.EventQuery(@event);
+        if (result == ErrorNotReady) return false;
+        Check(result, "cuEventQuery");
+        return true;
+    }
+
+    /// <summary><c>cuEventSynchronize</c>: the host waits for the event.</summary>
+    public static void SynchronizeEvent(IntPtr @event) => Check(Api.EventSynchronize(@event), "cuEventSynchronize");
+
+    /// <summary><c>cuEventDestroy_v2</c>.</summary>
+    public static void DestroyEvent(IntPtr @event) => Check(Api.EventDestroy(@event), "cuEventDestroy");
+
+    /// <summary><c>cuStreamWaitEvent</c>: work enqueued on <paramref name="stream"/> after this call waits, on the
+    /// device, for <paramref name="event"/>; the host does not wait.</summary>
+    public static void StreamWaitEvent(IntPtr stream, IntPtr @event) =>
+        Check(Api.StreamWaitEvent(stream, @event, 0), "cuStreamWaitEvent");
 
     private static string CString(byte[] buffer)
     {

@@ -37,7 +37,7 @@ internal static class SplitKWorkspace
                 slot.Current = null;
                 slot.Current = device.Accelerator.Allocate1D<float>(size);
             }
-            return new ScratchLease<float>(slot, slot.Current.View.SubView(0, floats));
+            return new ScratchLease<float>(slot, slot.Current.View.SubView(0, floats), device);
         }
         catch
         {

@@ -42,7 +42,7 @@ internal static class LowRankWorkspace
             {
                 if (slab.Buffer is not null)
                 {
-                    device.Synchronize(); // earlier calls may still read the old slab
+                    device.SynchronizeAllStreams(); // earlier calls, on any stream, may still read the old slab
                     slab.Buffer.Dispose();
                 }
                 long size = Math.Max(floats, (slab.Buffer?.Length ?? 0) * 3 / 2);
@@ -50,7 +50,7 @@ internal static class LowRankWorkspace
                 slab.Buffer = device.Accelerator.Allocate1D<float>(size);
             }
             var view = floats > 0 ? slab.Buffer!.View.AsContiguous().SubView(0, floats) : default;
-            return new ScratchLease<float>(slab.Gate, view);
+            return new ScratchLease<float>(slab.Gate, view, device);
         }
         catch
         {

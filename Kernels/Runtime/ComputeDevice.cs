@@ -34,10 +34,13 @@ public sealed class ComputeDevice
 
     private readonly ConcurrentDictionary<object, Lazy<Delegate>> kernels = new();
 
+    private readonly AsyncLocal<DeviceStream?> current = new();
+
     private ComputeDevice(Accelerator accelerator)
     {
         Accelerator = accelerator;
         Facts = DeviceFacts.Of(accelerator);
+        DefaultStream = new DeviceStream(this, accelerator.DefaultStream, isDefault: true, owned: false);
     }
 
     /// <summary>The process-wide ILGPU context.</summary>
@@ -133,8 +136,69 @@ public sealed class ComputeDevice
     /// <summary>The ILGPU accelerator.</summary>
     public Accelerator Accelerator { get; }
 
-    /// <summary>The stream operations on this device's tensors are enqueued on (the accelerator's default stream).</summary>
-    public AcceleratorStream Stream => Accelerator.DefaultStream;
+    /// <summary>The ILGPU stream operations enqueue on now: <see cref="CurrentStream"/>'s.</summary>
+    public AcceleratorStream Stream => CurrentStream.Native;
+
+    /// <summary>The device's default stream (on CUDA the legacy default stream), current unless a scope says otherwise.</summary>
+    public DeviceStream DefaultStream { get; }
+
+    /// <summary>
+    /// The stream every operation on this device enqueues on from the calling thread (and the asynchronous flow it
+    /// started): the innermost <see cref="DeviceStream.Use"/> scope's stream, else <see cref="DefaultStream"/>.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The current scope's stream was disposed inside the scope.</exception>
+    public DeviceStream CurrentStream
+    {
+        get
+        {
+            var stream = current.Value;
+            if (stream is null) return DefaultStream;
+            ObjectDisposedException.ThrowIf(stream.IsDisposed, stream);
+            return stream;
+        }
+    }
+
+    /// <summary>
+    /// Creates a stream of its own (on CUDA a non-blocking stream: it does not wait for the default stream; order the
+    /// two with events). Dispose it when done.
+    /// </summary>
+    public DeviceStream CreateStream() => new(this, Accelerator.CreateStream(), isDefault: false, owned: true);
+
+    /// <summary>
+    /// Wraps a CUDA stream another framework created (a <c>CUstream</c>/<c>cudaStream_t</c> of this device's context),
+    /// so the library's operations enqueue on it. The library never destroys it; the owner must keep it alive until
+    /// the wrapper is disposed.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The device is not a CUDA device.</exception>
+    public DeviceStream WrapStream(IntPtr cudaStream)
+    {
+        if (Accelerator is not CudaAccelerator cuda)
+            throw new InvalidOperationException($"Only a CUDA device can wrap a CUDA stream; {Name} is not one.");
+        return new DeviceStream(this, cuda.CreateStream(cudaStream, responsible: false), isDefault: false, owned: true);
+    }
+
+    /// <summary>Makes <paramref name="stream"/> current (see <see cref="DeviceStream.Use"/>).</summary>
+    /// <exception cref="ArgumentException">The stream belongs to another device.</exception>
+    public StreamScope Use(DeviceStream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (stream.Device != this)
+            throw new ArgumentException($"stream belongs to {stream.Device}, not to {this}.", nameof(stream));
+        ObjectDisposedException.ThrowIf(stream.IsDisposed, stream);
+        var previous = current.Value;
+        current.Value = stream;
+        return new StreamScope(this, previous, stream);
+    }
+
+    internal void EndUse(DeviceStream? previous, DeviceStream ending)
+    {
+        if (current.Value != ending)
+            throw new InvalidOperationException("Stream scopes must be disposed in the reverse order of Use.");
+        current.Value = previous;
+    }
+
+    /// <summary>Blocks the host until the work of every stream of this device has finished.</summary>
+    internal void SynchronizeAllStreams() => Accelerator.Synchronize();
 
     /// <summary>Device facts (name, SM count, L2, shared-memory limits).</summary>
     public DeviceFacts Facts { get; }
@@ -145,7 +209,7 @@ public sealed class ComputeDevice
     /// <summary>A short human-readable name, e.g. "NVIDIA H200" or "CPU accelerator (warp 32)".</summary>
     public string Name => IsCuda ? Facts.Name : $"CPU accelerator (warp {Accelerator.WarpSize})";
 
-    /// <summary>Waits until all work enqueued on <see cref="Stream"/> has finished.</summary>
+    /// <summary>Waits until all work enqueued on <see cref="CurrentStream"/> has finished.</summary>
     public void Synchronize() => Stream.Synchronize();
 
     /// <summary>Allocates an uninitialized tensor with the given lengths (row-major).</summary>

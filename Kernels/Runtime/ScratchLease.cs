@@ -5,18 +5,24 @@ namespace Kernels.Runtime;
 /// <summary>
 /// Scratch device memory held by one call for its whole enqueue sequence: the lease holds a lock on the scratch
 /// owner, so a second host thread cannot enqueue kernels into the same memory between this call's kernels. Work on
-/// one stream runs in enqueue order, so the next holder may reuse the memory as soon as the lease is released.
-/// Dispose it (a <c>using</c>) once the call has enqueued its last kernel that touches <see cref="View"/>.
+/// one stream runs in enqueue order, so the next holder on the same stream may reuse the memory as soon as the lease
+/// is released; a holder on another stream first makes its stream wait, on the device, for an event recorded on the
+/// previous holder's stream (no host wait). Dispose it (a <c>using</c>) once the call has enqueued its last kernel
+/// that touches <see cref="View"/>.
 /// </summary>
 internal readonly struct ScratchLease<T> : IDisposable where T : unmanaged
 {
     private readonly object? gate;
 
-    /// <summary>Takes <paramref name="gate"/> (already entered by the caller) together with the view it guards.</summary>
-    internal ScratchLease(object? gate, ArrayView<T> view)
+    /// <summary>
+    /// Takes <paramref name="gate"/> (already entered by the caller) together with the view it guards, and orders this
+    /// call's stream on <paramref name="device"/> after the previous holder's.
+    /// </summary>
+    internal ScratchLease(object? gate, ArrayView<T> view, ComputeDevice device)
     {
         this.gate = gate;
         View = view;
+        if (gate is not null) ScratchOrder.After(gate, device.CurrentStream);
     }
 
     /// <summary>The leased elements.</summary>
@@ -37,5 +43,31 @@ internal readonly struct ScratchLease<T> : IDisposable where T : unmanaged
     public void Dispose()
     {
         if (gate is not null) Monitor.Exit(gate);
+    }
+}
+
+/// <summary>The stream that last used each scratch owner (keyed by its gate), for ordering the next holder after it.</summary>
+internal static class ScratchOrder
+{
+    private sealed class Last
+    {
+        public DeviceStream? Stream;
+    }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<object, Last> Users = new();
+
+    /// <summary>Called with the gate held: makes <paramref name="stream"/> wait for the previous user's stream's work.</summary>
+    public static void After(object gate, DeviceStream stream)
+    {
+        var last = Users.GetValue(gate, _ => new Last());
+        var previous = last.Stream;
+        last.Stream = stream;
+        if (previous is null || previous == stream || !stream.Device.IsCuda) return;
+        // An event recorded now on the previous stream covers the previous holder's kernels (and possibly later work
+        // on that stream: a conservative wait). A disposed stream's work has finished (Dispose synchronizes).
+        DeviceEvent done;
+        try { done = previous.Record(); }
+        catch (ObjectDisposedException) { return; }
+        using (done) stream.Wait(done);
     }
 }

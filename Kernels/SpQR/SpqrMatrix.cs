@@ -88,7 +88,7 @@ public sealed class SpqrMatrix : IDisposable
             ThrowIfDisposed();
             if (scratches.Count == 0 || scratches[^1].FlattenedLength < halves)
                 scratches.Add(Device.Allocate<ILGPU.Half>((nint)halves));
-            return new ScratchLease<ILGPU.Half>(scratchGate, scratches[^1].Span.View.AsContiguous().SubView(0, halves));
+            return new ScratchLease<ILGPU.Half>(scratchGate, scratches[^1].Span.View.AsContiguous().SubView(0, halves), Device);
         }
         catch
         {

@@ -177,4 +177,23 @@ public class StreamTests
             Compare.Close(Compare.ToFloat<DeviceHalf>(y.ToArray()), expected, Compare.F16, $"stream {t} round {round}", seed);
         });
     }
+
+    [Fact]
+    public void ReadmeStreamSnippetRunsAndMatchesTheReference()
+    {
+        // The stream lines of README.md "Devices", verbatim apart from the device and the data.
+        var seed = Seeded.Create();
+        ComputeDevice device = Devices.CpuSmall;
+        float[] weights = seed.Normal(640);
+        using var x = device.Upload<float>(weights, 640);
+        using var codes = device.Allocate<byte>((nint)Blockwise.CodeBytes(640, CodeBook.NF4));
+        using var absmax = device.Allocate<float>((nint)Blockwise.BlockCount(640, 64));
+        using var side = device.CreateStream();                 // or device.WrapStream(cudaStreamPtr) for a framework's stream
+        using (side.Use()) Blockwise.Quantize(x, CodeBook.NF4, 64, codes, absmax);   // enqueued on `side`
+        using var quantized = side.Record();                    // an event after the quantize
+        device.DefaultStream.Wait(quantized);                   // the default stream waits on the device; the host does not
+        var expected = BlockwiseReference.Quantize<float>(weights, CodeBook.NF4, 64);
+        Compare.Exact<byte>(codes.ToArray(), expected.Codes, "README stream sample codes", seed);
+        Compare.Exact<float>(absmax.ToArray(), expected.Absmax, "README stream sample absmax", seed);
+    }
 }

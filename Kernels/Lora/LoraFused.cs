@@ -21,11 +21,12 @@ public static partial class Lora
     /// <param name="bias">Bias (N elements) or null.</param>
     /// <param name="alpha">α (PEFT's lora_alpha / r).</param>
     /// <param name="dropout">Dropout on the adapter input (<c>default</c> for none).</param>
-    /// <param name="s">Destination S = drop(X)·Aᵀ, M×r f32 (saved for <see cref="Backward{T}"/>).</param>
+    /// <param name="s">Destination S = drop(X)·Aᵀ, M×r f32, saved for <see cref="Backward{T}"/>; null for inference
+    /// (S then lives in a scratch buffer the library leases for the call).</param>
     /// <param name="y">Destination Y, M×N.</param>
     public static void Forward<T>(ReadOnlyDeviceTensorSpan<T> x, ReadOnlyDeviceTensorSpan<T> w, ReadOnlyDeviceTensorSpan<T> a,
         ReadOnlyDeviceTensorSpan<T> b, ReadOnlyDeviceTensorSpan<T>? bias, float alpha, LoraDropout dropout,
-        DeviceTensorSpan<float> s, DeviceTensorSpan<T> y) where T : unmanaged
+        DeviceTensorSpan<float>? s, DeviceTensorSpan<T> y) where T : unmanaged
     {
         RequireHalfPrecision<T>(nameof(x));
         var device = x.Device;
@@ -38,12 +39,13 @@ public static partial class Lora
         Input(b, nameof(b), device, n, r);
         Bias(bias, device, n);
         RequireFinite(alpha, nameof(alpha));
-        Output(s, nameof(s), device, m, r);
+        OptionalOutput(s, nameof(s), device, m, r);
         Output(y, nameof(y), device, m, n);
         RequireForwardDisjoint(s, y, Footprint.Of(x, nameof(x)), Footprint.Of(w, nameof(w)), Footprint.Of(a, nameof(a)),
             Footprint.Of(b, nameof(b)), Footprint.Of(bias, nameof(bias)));
 
-        var sv = s.View.AsContiguous();
+        using var scratch = RentS(s, device, m, r);
+        var sv = s is { } given ? given.View.AsContiguous() : scratch.View;
         EnqueueShrink(device, x.View.AsContiguous(), m, k, a.View.AsContiguous(), new SingleLoraAdapter(r, 1f), dropout, sv, r);
         EnqueueExpand(device, x, w, bias, sv, r, b.View.AsContiguous(), new SingleLoraAdapter(r, alpha), y, m, n, k);
     }
@@ -60,10 +62,11 @@ public static partial class Lora
     /// <param name="adapters">The adapter pool (K in, N out).</param>
     /// <param name="batch">The adapter of every row (M rows).</param>
     /// <param name="dropout">Dropout on the adapter input (<c>default</c> for none).</param>
-    /// <param name="s">Destination S, M × <see cref="LoraAdapterSet{T}.MaxRank"/> f32 (row m holds its adapter's r_a values, then zeros).</param>
+    /// <param name="s">Destination S, M × <see cref="LoraAdapterSet{T}.MaxRank"/> f32 (row m holds its adapter's r_a
+    /// values, then zeros); null for inference (S then lives in a scratch buffer the library leases for the call).</param>
     /// <param name="y">Destination Y, M×N.</param>
     public static void SegmentedForward<T>(ReadOnlyDeviceTensorSpan<T> x, ReadOnlyDeviceTensorSpan<T> w, ReadOnlyDeviceTensorSpan<T>? bias,
-        LoraAdapterSet<T> adapters, LoraBatch batch, LoraDropout dropout, DeviceTensorSpan<float> s, DeviceTensorSpan<T> y)
+        LoraAdapterSet<T> adapters, LoraBatch batch, LoraDropout dropout, DeviceTensorSpan<float>? s, DeviceTensorSpan<T> y)
         where T : unmanaged
     {
         ArgumentNullException.ThrowIfNull(adapters);
@@ -78,12 +81,13 @@ public static partial class Lora
             throw new ArgumentException($"adapters have N = {adapters.OutFeatures} out-features but w {Shape(w.Lengths)} has {n}.", nameof(adapters));
         batch.Validate(adapters, m, nameof(batch));
         Bias(bias, device, n);
-        Output(s, nameof(s), device, m, adapters.MaxRank);
+        OptionalOutput(s, nameof(s), device, m, adapters.MaxRank);
         Output(y, nameof(y), device, m, n);
         RequireForwardDisjoint(s, y, Footprint.Of(x, nameof(x)), Footprint.Of(w, nameof(w)), Footprint.Of(bias, nameof(bias)));
 
         var map = adapters.Map(batch.Table);
-        var sv = s.View.AsContiguous();
+        using var scratch = RentS(s, device, m, adapters.MaxRank);
+        var sv = s is { } given ? given.View.AsContiguous() : scratch.View;
         EnqueueShrink(device, x.View.AsContiguous(), m, k, adapters.APool, map, dropout, sv, adapters.MaxRank);
         EnqueueExpand(device, x, w, bias, sv, adapters.MaxRank, adapters.BPool, map, y, m, n, k);
     }
@@ -180,11 +184,28 @@ public static partial class Lora
     private static long WeightRows<T>(ReadOnlyDeviceTensorSpan<T> w) where T : unmanaged => w.Rank == 2 ? w.Lengths[0] : -1;
 
     /// <summary>S and Y must not overlap each other or any input (the expand reads S while Y is written).</summary>
-    private static void RequireForwardDisjoint<T>(DeviceTensorSpan<float> s, DeviceTensorSpan<T> y, params Footprint[] inputs) where T : unmanaged
+    private static void RequireForwardDisjoint<T>(DeviceTensorSpan<float>? s, DeviceTensorSpan<T> y, params Footprint[] inputs) where T : unmanaged
     {
-        var fs = Footprint.Of(s, nameof(s));
+        if (s is not { } given)
+        {
+            Require.Disjoint(Footprint.Of(y, nameof(y)), inputs);
+            return;
+        }
+        var fs = Footprint.Of(given, nameof(s));
         Require.Disjoint(fs, inputs);
         Require.Disjoint(Footprint.Of(y, nameof(y)), [fs, .. inputs]);
+    }
+
+    /// <summary>S of an inference forward (no S given): M×r floats of a per-device scratch buffer.</summary>
+    private static readonly ScratchPool<float> InferenceS = new("LoRA's inference S");
+
+    /// <summary>A lease of M×r floats when <paramref name="s"/> is null; an empty lease otherwise.</summary>
+    private static ScratchLease<float> RentS(DeviceTensorSpan<float>? s, ComputeDevice device, int m, int r) =>
+        s is null ? InferenceS.Rent(device, (long)m * r) : default;
+
+    private static void OptionalOutput(DeviceTensorSpan<float>? s, string name, ComputeDevice device, int rows, int columns)
+    {
+        if (s is { } given) Output(given, name, device, rows, columns);
     }
 
     /// <summary>The four gradients must not overlap each other or any of <paramref name="inputs"/>.</summary>

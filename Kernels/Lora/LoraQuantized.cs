@@ -20,11 +20,12 @@ public static partial class Lora
     /// <param name="bias">Bias (N elements) or null.</param>
     /// <param name="alpha">α.</param>
     /// <param name="dropout">Dropout on the adapter input.</param>
-    /// <param name="s">Destination S, M×r f32.</param>
+    /// <param name="s">Destination S, M×r f32, saved for <see cref="QuantizedBackward{T}"/>; null for inference (S
+    /// then lives in a scratch buffer the library leases for the call).</param>
     /// <param name="y">Destination Y, M×N.</param>
     public static void QuantizedForward<T>(ReadOnlyDeviceTensorSpan<T> x, BlockwiseQuantized w, ReadOnlyDeviceTensorSpan<T> a,
         ReadOnlyDeviceTensorSpan<T> b, ReadOnlyDeviceTensorSpan<T>? bias, float alpha, LoraDropout dropout,
-        DeviceTensorSpan<float> s, DeviceTensorSpan<T> y) where T : unmanaged
+        DeviceTensorSpan<float>? s, DeviceTensorSpan<T> y) where T : unmanaged
     {
         RequireHalfPrecision<T>(nameof(x));
         ArgumentNullException.ThrowIfNull(w);
@@ -38,12 +39,13 @@ public static partial class Lora
         RequireQuantized(w, device, n, k);
         Bias(bias, device, n);
         RequireFinite(alpha, nameof(alpha));
-        Output(s, nameof(s), device, m, r);
+        OptionalOutput(s, nameof(s), device, m, r);
         Output(y, nameof(y), device, m, n);
         RequireForwardDisjoint(s, y, [Footprint.Of(x, nameof(x)), Footprint.Of(a, nameof(a)), Footprint.Of(b, nameof(b)),
             Footprint.Of(bias, nameof(bias)), .. w.Footprints()]);
 
-        var sv = s.View.AsContiguous();
+        using var scratch = RentS(s, device, m, r);
+        var sv = s is { } given ? given.View.AsContiguous() : scratch.View;
         EnqueueShrink(device, x.View.AsContiguous(), m, k, a.View.AsContiguous(), new SingleLoraAdapter(r, 1f), dropout, sv, r);
         var xm = Matrix16.From(x);
         var yv = y.View.AsContiguous();

@@ -110,3 +110,29 @@ public class PipelineTests
     [Fact]
     public void SplitsShorterThanThePipelineLarge() => Check<LargeTile>(50, 392, 40, 3, endPhase: false);
 }
+
+/// <summary>The pipeline's waits in the PTX a device loads: stages − 2 groups left in flight, never a full drain.</summary>
+public class PipelinePtxTests
+{
+    private static string Engine<TShape>(Type producer) where TShape : struct, ITileShape =>
+        Ptx.Compile(typeof(TileEngine).GetMethod(nameof(TileEngine.Kernel))!.MakeGenericMethod(
+            typeof(TShape), typeof(F16Mma), producer, typeof(StoreEpilogue<DeviceHalf, F16>)));
+
+    private static void WaitsFor<TShape>(Type producer) where TShape : struct, ITileShape
+    {
+        string ptx = Engine<TShape>(producer);
+        int pending = default(TShape).Stages - 2;
+        Assert.Contains($"cp.async.wait_group {pending};", ptx);
+        for (int other = 0; other < 4; other++)
+            if (other != pending) Assert.DoesNotContain($"cp.async.wait_group {other};", ptx);
+    }
+
+    [Fact]
+    public void SkinnyDenseWaitsForAllButOneGroup() => WaitsFor<SkinnyTile>(typeof(DenseWeightProducer));
+
+    [Fact]
+    public void LargeDenseWaitsForAllButTwoGroups() => WaitsFor<LargeTile>(typeof(DenseWeightProducer));
+
+    [Fact]
+    public void WideEndPhaseProducerWaitsForAllButTwoGroups() => WaitsFor<WideTile>(typeof(Kernels.Sparse.TiledCslTileProducer));
+}

@@ -31,6 +31,29 @@ def tile(name, fm, fn, doc):
             L.append(f'        f{i}{j} = default(TMma).Multiply(f{i}{j}, a{i}0, a{i}1, a{i}2, a{i}3, b{j}0, b{j}1, scratch);')
     L.append('    }')
     L.append('')
+    # Two k16 steps (32 columns), unrolled: both steps' fragments are loaded before the mma's of the first.
+    L.append('    /// <inheritdoc />')
+    L.append('    public void Step32(ArrayView<uint> shared, uint sharedBase, int a, int b, int aChunk, int bChunk, WarpScratch scratch)')
+    L.append('    {')
+    def loads(kk):
+        x = '' if kk == 0 else ' ^ 32'
+        out=[f'        int ak{kk} = a + (aChunk{x}), bk{kk} = b + (bChunk{x});']
+        for i in range(fm):
+            off = '' if i == 0 else f' + {2048*i}'
+            out.append(f'        LdMatrix.X4(shared, sharedBase, ak{kk}{off}, out uint a{i}0k{kk}, out uint a{i}1k{kk}, out uint a{i}2k{kk}, out uint a{i}3k{kk}, scratch);')
+        for j in range(0, fn, 2):
+            off = '' if j == 0 else f' + {2048*(j//2)}'
+            out.append(f'        LdMatrix.X4(shared, sharedBase, bk{kk}{off}, out uint b{j}0k{kk}, out uint b{j}1k{kk}, out uint b{j+1}0k{kk}, out uint b{j+1}1k{kk}, scratch);')
+        return out
+    def mmas(kk):
+        return [f'        f{i}{j} = default(TMma).Multiply(f{i}{j}, a{i}0k{kk}, a{i}1k{kk}, a{i}2k{kk}, a{i}3k{kk}, b{j}0k{kk}, b{j}1k{kk}, scratch);'
+                for i in range(fm) for j in range(fn)]
+    L.extend(loads(0))
+    L.extend(loads(1))
+    L.extend(mmas(0))
+    L.extend(mmas(1))
+    L.append('    }')
+    L.append('')
     L.append('    /// <inheritdoc />')
     L.append('    public readonly void Finish<TEpilogue>(ref TEpilogue epilogue, in GemmProblem problem, int split, int row, int column)')
     L.append('        where TEpilogue : struct, ITileEpilogue')
@@ -49,7 +72,7 @@ using Kernels.Cuda.Primitives;
 namespace Kernels.Engine;
 
 '''
-body = tile('WarpTile32x16', 2, 2, 'A warp\'s 32×16 f32 accumulator tile (2×2 m16n8 fragments): per k16 step 3 <c>ldmatrix.x4</c>, 4 <c>mma</c>.') + '\n\n' + \
-       tile('WarpTile64x32', 4, 4, 'A warp\'s 64×32 f32 accumulator tile (4×4 m16n8 fragments): per k16 step 6 <c>ldmatrix.x4</c>, 16 <c>mma</c>.') + '\n'
+body = tile('WarpTile32x16', 2, 2, 'A warp\'s 32×16 f32 accumulator tile (2×2 m16n8 fragments): per k16 step 3 <c>ldmatrix.x4</c>, 4 <c>mma</c>; per 32 columns 6 and 8.') + '\n\n' + \
+       tile('WarpTile64x32', 4, 4, 'A warp\'s 64×32 f32 accumulator tile (4×4 m16n8 fragments): per k16 step 6 <c>ldmatrix.x4</c>, 16 <c>mma</c>; per 32 columns 12 and 32.') + '\n'
 import sys
 open(sys.argv[1], 'w').write(head + body)

@@ -46,11 +46,7 @@ public static class LdMatrix
     {
         if (CudaAsm.IsSupported)
         {
-            Output<uint> o0 = default, o1 = default, o2 = default, o3 = default;
-            Input<uint> address = SharedAddress.DynamicBase() + (uint)byteOffset;
-            CudaAsm.EmitRef("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];",
-                ref o0, ref o1, ref o2, ref o3, ref address);
-            r0 = o0.Value; r1 = o1.Value; r2 = o2.Value; r3 = o3.Value;
+            X4(shared, SharedAddress.DynamicBase(), byteOffset, out r0, out r1, out r2, out r3, default);
             return;
         }
         r0 = Row(shared, byteOffset, 0);
@@ -105,11 +101,24 @@ public static class LdMatrix
     }
 
     /// <summary>Four 8×8 matrices (see <see cref="X4(ArrayView{uint}, int, out uint, out uint, out uint, out uint)"/>); the CPU path exchanges row offsets through <paramref name="scratch"/>.</summary>
-    public static void X4(ArrayView<uint> shared, int byteOffset, out uint r0, out uint r1, out uint r2, out uint r3, WarpScratch scratch)
+    public static void X4(ArrayView<uint> shared, int byteOffset, out uint r0, out uint r1, out uint r2, out uint r3, WarpScratch scratch) =>
+        X4(shared, SharedAddress.DynamicBase(), byteOffset, out r0, out r1, out r2, out r3, scratch);
+
+    /// <summary>
+    /// Four 8×8 matrices at <paramref name="byteOffset"/> from <paramref name="sharedBase"/> =
+    /// <see cref="SharedAddress.DynamicBase"/>, read once by the caller: each read of the symbol costs ptxas 2–3
+    /// uniform instructions on sm_90, so a loop of many <c>ldmatrix</c> passes the base in. The CPU path exchanges row
+    /// offsets through <paramref name="scratch"/> (the base is 0 there).
+    /// </summary>
+    public static void X4(ArrayView<uint> shared, uint sharedBase, int byteOffset, out uint r0, out uint r1, out uint r2, out uint r3, WarpScratch scratch)
     {
         if (CudaAsm.IsSupported)
         {
-            X4(shared, byteOffset, out r0, out r1, out r2, out r3);
+            Output<uint> o0 = default, o1 = default, o2 = default, o3 = default;
+            Input<uint> address = sharedBase + (uint)byteOffset;
+            CudaAsm.EmitRef("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];",
+                ref o0, ref o1, ref o2, ref o3, ref address);
+            r0 = o0.Value; r1 = o1.Value; r2 = o2.Value; r3 = o3.Value;
             return;
         }
         int w = Publish(scratch, byteOffset);

@@ -8,7 +8,8 @@ namespace Kernels.Engine;
 
 /// <summary>
 /// The one tensor-core GEMM mainloop of the library (docs/design.md §2): per 64-wide K step a producer fills the weight
-/// tile, the activations arrive by <c>cp.async</c>, both in swizzled shared tiles, double-buffered; each warp reads
+/// tile, the activations arrive by <c>cp.async</c>, both in swizzled shared tiles, in a ring of
+/// <see cref="ITileShape.Stages"/> buffers; each warp reads
 /// fragments with <c>ldmatrix</c> and multiplies with <c>mma.sync.m16n8k16</c> into a 32×16 f32 register tile; an
 /// epilogue finishes the output. Families plug in a <see cref="IWeightTileProducer"/> and an
 /// <see cref="ITileEpilogue"/>; see <c>Kernels/Engine/README.md</c>.
@@ -127,6 +128,7 @@ public static class TileEngine
     {
         var shared = SharedMemory.GetDynamic<uint>();
         var scratch = new WarpScratch(shared);
+        uint sharedBase = SharedAddress.DynamicBase();
         int warpRows = default(TShape).WarpTileM, warpColumns = default(TShape).WarpTileN;
         int tileM = default(TShape).WarpsM * warpRows;
         int tileN = default(TShape).WarpsN * warpColumns;
@@ -149,46 +151,77 @@ public static class TileEngine
         bool endPhase = producer.HasEndPhase;
         var accumulator = default(TWarp);
 
+        // This lane's ldmatrix rows and kk = 0 chunks (WarpTile32x16.Step's addressing, split into a row part that the
+        // stage base is added to and a chunk part that each k16 step XORs; see IWarpTile.Step32).
+        int weightBytes = tileM * TileEngineConstants.RowBytes;
+        int ra = warpRow0 + (lane & 15);
+        int rb = warpColumn0 + (lane & 7) + ((lane >> 4) << 3);
+        int aRow = LoopInvariant.Pin(ra * TileEngineConstants.RowBytes);
+        int bRow = LoopInvariant.Pin(weightBytes + rb * TileEngineConstants.RowBytes);
+        int aChunk = LoopInvariant.Pin(((lane >> 4) ^ (ra & 7)) << 4);
+        int bChunk = LoopInvariant.Pin((((lane >> 3) & 1) ^ (rb & 7)) << 4);
+
         if (steps > 0)
         {
-            // Prologue: stage 0.
-            var first = new WeightTileRequest(shared, 0, m0, tileM, kBegin * TileEngineConstants.TileK, kBegin, thread);
-            producer.Begin(first);
-            TileCopy.Load(activations, shared, tileM * TileEngineConstants.RowBytes, tileN, n0, first.K0, thread);
-            CpAsync.CommitGroup();
+            // Multistage pipeline (CUTLASS's multistage mainloop): a ring of `stages` buffers; K tile t lives in buffer
+            // t mod stages and is copied stages − 1 iterations before it is multiplied. One cp.async group is committed
+            // per tile slot (empty past the last tile), so "tile s has landed" is wait_group(stages − 2).
+            int stages = default(TShape).Stages;
+            int ring = stages * stageBytes;
+
+            // Prologue: tiles 0 .. stages − 2. A producer with an End phase keeps per-tile state in registers, so its
+            // weight tiles run one ahead (Begin(t+1) before the compute of t, End(t+1) after it), not stages − 1.
+            int write = 0;
+            for (int i = 0; i < stages - 1; i++)
+            {
+                if (i < steps)
+                {
+                    var request = Request(shared, write, m0, tileM, kBegin + i, thread);
+                    if (!endPhase || i == 0) producer.Begin(request);
+                    TileCopy.Load(activations, shared, sharedBase, write + weightBytes, tileN, n0, request.K0, thread);
+                }
+                CpAsync.CommitGroup();
+                write = Advance(write, stageBytes, ring);
+            }
             if (endPhase)
             {
                 Group.Barrier();
-                producer.End(first);
+                producer.End(Request(shared, 0, m0, tileM, kBegin, thread));
             }
-            CpAsync.WaitAll();
-            Group.Barrier();
 
+            int read = 0;
             for (int s = 0; s < steps; s++)
             {
-                int current = (s & 1) * stageBytes;
-                int next = ((s + 1) & 1) * stageBytes;
-                bool more = s + 1 < steps;
-                var request = new WeightTileRequest(shared, next, m0, tileM,
-                    (kBegin + s + 1) * TileEngineConstants.TileK, kBegin + s + 1, thread);
-                if (more)
-                {
-                    producer.Begin(request);
-                    TileCopy.Load(activations, shared, next + tileM * TileEngineConstants.RowBytes, tileN, n0, request.K0, thread);
-                    CpAsync.CommitGroup();
-                }
+                // Tile s is in shared memory and every warp has finished tile s − 1, whose buffer is refilled below.
+                CpAsync.WaitGroup(stages - 2);
+                Group.Barrier();
 
-                int aBase = current, bBase = current + tileM * TileEngineConstants.RowBytes;
-                for (int kk = 0; kk < 4; kk++)
-                    accumulator.Step(shared, aBase, bBase, warpRow0, warpColumn0, kk, lane, scratch);
+                int t = s + stages - 1;
+                if (t < steps)
+                {
+                    var request = Request(shared, write, m0, tileM, kBegin + t, thread);
+                    if (!endPhase) producer.Begin(request);
+                    TileCopy.Load(activations, shared, sharedBase, write + weightBytes, tileN, n0, request.K0, thread);
+                }
+                CpAsync.CommitGroup();
+
+                int following = Advance(read, stageBytes, ring);
+                bool more = s + 1 < steps;
+                if (endPhase && more) producer.Begin(Request(shared, following, m0, tileM, kBegin + s + 1, thread));
+
+                // The 64 columns as two halves of 32: a loop of two, not four k16 steps, so that each trip has 8 (skinny,
+                // wide) or 32 (large) mma's on fragments that are all loaded up front.
+                int a = read + aRow, b = read + bRow;
+                for (int half = 0; half < 2 * HalfChunks; half += HalfChunks)
+                    accumulator.Step32(shared, sharedBase, a, b, aChunk ^ half, bChunk ^ half, scratch);
 
                 if (endPhase)
                 {
                     Group.Barrier();
-                    if (more) producer.End(request);
+                    if (more) producer.End(Request(shared, following, m0, tileM, kBegin + s + 1, thread));
                 }
-                CpAsync.WaitAll();
-                Group.Barrier();
+                read = following;
+                write = Advance(write, stageBytes, ring);
             }
         }
 
@@ -197,4 +230,13 @@ public static class TileEngine
     }
 
     private static int XMin(int a, int b) => a < b ? a : b;
+
+    // Byte XOR that moves a swizzled chunk offset 32 columns (4 chunks of 16 bytes) on.
+    private const int HalfChunks = 64;
+
+    // The next buffer of the ring.
+    private static int Advance(int offset, int stageBytes, int ring) => offset + stageBytes == ring ? 0 : offset + stageBytes;
+
+    private static WeightTileRequest Request(ArrayView<uint> shared, int offset, int m0, int tileM, int kTile, int thread) =>
+        new(shared, offset, m0, tileM, kTile * TileEngineConstants.TileK, kTile, thread);
 }

@@ -38,11 +38,23 @@ public interface ITileShape
 
     /// <summary>Output columns per warp: 16 or 32 (paired with <see cref="WarpTileM"/> 32 or 64).</summary>
     int WarpTileN { get; }
+
+    /// <summary>
+    /// Pipeline stages (shared-memory buffers of one weight and one activation tile each, ≥ 3): the engine keeps
+    /// <c>Stages − 1</c> K tiles in flight while it multiplies one (CUTLASS's multistage mainloop). Chosen per shape as the
+    /// most that still fits the shape's occupancy target on an H200 (KernelCatalog).
+    /// </summary>
+    int Stages { get; }
 }
 
-/// <summary>Few tokens (N ≤ 16 per tile): 128 weight rows × 16 tokens per group; the M-tile equals a Tiled-CSL tile's 128 rows.</summary>
+/// <summary>
+/// Few tokens (N ≤ 16 per tile): 128 weight rows × 16 tokens per group; the M-tile equals a Tiled-CSL tile's 128 rows.
+/// Three stages of 18 KiB (54 KiB): four groups per H200 multiprocessor; a fourth stage would leave three.
+/// </summary>
 public readonly struct SkinnyTile : ITileShape
 {
+    /// <inheritdoc />
+    public int Stages => 3;
     /// <inheritdoc />
     public int WarpTileM => 32;
     /// <inheritdoc />
@@ -53,9 +65,14 @@ public readonly struct SkinnyTile : ITileShape
     public int WarpsN => 1;
 }
 
-/// <summary>Many tokens: 64 weight rows × 32 tokens per group (64 divides a Tiled-CSL tile's 128 rows).</summary>
+/// <summary>
+/// Many tokens: 64 weight rows × 32 tokens per group (64 divides a Tiled-CSL tile's 128 rows). Four stages of 12 KiB
+/// (48 KiB): four groups per H200 multiprocessor.
+/// </summary>
 public readonly struct WideTile : ITileShape
 {
+    /// <inheritdoc />
+    public int Stages => 4;
     /// <inheritdoc />
     public int WarpTileM => 32;
     /// <inheritdoc />
@@ -68,10 +85,13 @@ public readonly struct WideTile : ITileShape
 
 /// <summary>
 /// Many tokens, compute-bound: 128 weight rows × 64 tokens per group (2×2 warps of 64×32), half the shared-memory and
-/// L2 traffic per multiply-add of <see cref="WideTile"/>; the M-tile equals a Tiled-CSL tile's 128 rows.
+/// L2 traffic per multiply-add of <see cref="WideTile"/>; the M-tile equals a Tiled-CSL tile's 128 rows. Four stages of
+/// 24 KiB (96 KiB): two groups per H200 multiprocessor.
 /// </summary>
 public readonly struct LargeTile : ITileShape
 {
+    /// <inheritdoc />
+    public int Stages => 4;
     /// <inheritdoc />
     public int WarpTileM => 64;
     /// <inheritdoc />
@@ -95,6 +115,6 @@ public static class TileShapes
     public static int StageBytes<TShape>() where TShape : struct, ITileShape =>
         (TileM<TShape>() + TileN<TShape>()) * TileEngineConstants.RowBytes;
 
-    /// <summary>Dynamic shared memory of the engine kernel (two stages).</summary>
-    public static int SharedBytes<TShape>() where TShape : struct, ITileShape => 2 * StageBytes<TShape>();
+    /// <summary>Dynamic shared memory of the engine kernel: <see cref="ITileShape.Stages"/> stages.</summary>
+    public static int SharedBytes<TShape>() where TShape : struct, ITileShape => default(TShape).Stages * StageBytes<TShape>();
 }

@@ -4,7 +4,7 @@ using Kernels.Cuda.Primitives;
 
 namespace Kernels.Engine;
 
-/// <summary>A warp's 32×16 f32 accumulator tile (2×2 m16n8 fragments): per k16 step 3 <c>ldmatrix.x4</c>, 4 <c>mma</c>.</summary>
+/// <summary>A warp's 32×16 f32 accumulator tile (2×2 m16n8 fragments): per k16 step 3 <c>ldmatrix.x4</c>, 4 <c>mma</c>; per 32 columns 6 and 8.</summary>
 public struct WarpTile32x16<TMma> : IWarpTile where TMma : struct, IMmaKind
 {
     private MmaFragment f00;
@@ -32,6 +32,27 @@ public struct WarpTile32x16<TMma> : IWarpTile where TMma : struct, IMmaKind
     }
 
     /// <inheritdoc />
+    public void Step32(ArrayView<uint> shared, uint sharedBase, int a, int b, int aChunk, int bChunk, WarpScratch scratch)
+    {
+        int ak0 = a + (aChunk), bk0 = b + (bChunk);
+        LdMatrix.X4(shared, sharedBase, ak0, out uint a00k0, out uint a01k0, out uint a02k0, out uint a03k0, scratch);
+        LdMatrix.X4(shared, sharedBase, ak0 + 2048, out uint a10k0, out uint a11k0, out uint a12k0, out uint a13k0, scratch);
+        LdMatrix.X4(shared, sharedBase, bk0, out uint b00k0, out uint b01k0, out uint b10k0, out uint b11k0, scratch);
+        int ak1 = a + (aChunk ^ 32), bk1 = b + (bChunk ^ 32);
+        LdMatrix.X4(shared, sharedBase, ak1, out uint a00k1, out uint a01k1, out uint a02k1, out uint a03k1, scratch);
+        LdMatrix.X4(shared, sharedBase, ak1 + 2048, out uint a10k1, out uint a11k1, out uint a12k1, out uint a13k1, scratch);
+        LdMatrix.X4(shared, sharedBase, bk1, out uint b00k1, out uint b01k1, out uint b10k1, out uint b11k1, scratch);
+        f00 = default(TMma).Multiply(f00, a00k0, a01k0, a02k0, a03k0, b00k0, b01k0, scratch);
+        f01 = default(TMma).Multiply(f01, a00k0, a01k0, a02k0, a03k0, b10k0, b11k0, scratch);
+        f10 = default(TMma).Multiply(f10, a10k0, a11k0, a12k0, a13k0, b00k0, b01k0, scratch);
+        f11 = default(TMma).Multiply(f11, a10k0, a11k0, a12k0, a13k0, b10k0, b11k0, scratch);
+        f00 = default(TMma).Multiply(f00, a00k1, a01k1, a02k1, a03k1, b00k1, b01k1, scratch);
+        f01 = default(TMma).Multiply(f01, a00k1, a01k1, a02k1, a03k1, b10k1, b11k1, scratch);
+        f10 = default(TMma).Multiply(f10, a10k1, a11k1, a12k1, a13k1, b00k1, b01k1, scratch);
+        f11 = default(TMma).Multiply(f11, a10k1, a11k1, a12k1, a13k1, b10k1, b11k1, scratch);
+    }
+
+    /// <inheritdoc />
     public readonly void Finish<TEpilogue>(ref TEpilogue epilogue, in GemmProblem problem, int split, int row, int column)
         where TEpilogue : struct, ITileEpilogue
     {
@@ -42,7 +63,7 @@ public struct WarpTile32x16<TMma> : IWarpTile where TMma : struct, IMmaKind
     }
 }
 
-/// <summary>A warp's 64×32 f32 accumulator tile (4×4 m16n8 fragments): per k16 step 6 <c>ldmatrix.x4</c>, 16 <c>mma</c>.</summary>
+/// <summary>A warp's 64×32 f32 accumulator tile (4×4 m16n8 fragments): per k16 step 6 <c>ldmatrix.x4</c>, 16 <c>mma</c>; per 32 columns 12 and 32.</summary>
 public struct WarpTile64x32<TMma> : IWarpTile where TMma : struct, IMmaKind
 {
     private MmaFragment f00;
@@ -94,6 +115,57 @@ public struct WarpTile64x32<TMma> : IWarpTile where TMma : struct, IMmaKind
         f31 = default(TMma).Multiply(f31, a30, a31, a32, a33, b10, b11, scratch);
         f32 = default(TMma).Multiply(f32, a30, a31, a32, a33, b20, b21, scratch);
         f33 = default(TMma).Multiply(f33, a30, a31, a32, a33, b30, b31, scratch);
+    }
+
+    /// <inheritdoc />
+    public void Step32(ArrayView<uint> shared, uint sharedBase, int a, int b, int aChunk, int bChunk, WarpScratch scratch)
+    {
+        int ak0 = a + (aChunk), bk0 = b + (bChunk);
+        LdMatrix.X4(shared, sharedBase, ak0, out uint a00k0, out uint a01k0, out uint a02k0, out uint a03k0, scratch);
+        LdMatrix.X4(shared, sharedBase, ak0 + 2048, out uint a10k0, out uint a11k0, out uint a12k0, out uint a13k0, scratch);
+        LdMatrix.X4(shared, sharedBase, ak0 + 4096, out uint a20k0, out uint a21k0, out uint a22k0, out uint a23k0, scratch);
+        LdMatrix.X4(shared, sharedBase, ak0 + 6144, out uint a30k0, out uint a31k0, out uint a32k0, out uint a33k0, scratch);
+        LdMatrix.X4(shared, sharedBase, bk0, out uint b00k0, out uint b01k0, out uint b10k0, out uint b11k0, scratch);
+        LdMatrix.X4(shared, sharedBase, bk0 + 2048, out uint b20k0, out uint b21k0, out uint b30k0, out uint b31k0, scratch);
+        int ak1 = a + (aChunk ^ 32), bk1 = b + (bChunk ^ 32);
+        LdMatrix.X4(shared, sharedBase, ak1, out uint a00k1, out uint a01k1, out uint a02k1, out uint a03k1, scratch);
+        LdMatrix.X4(shared, sharedBase, ak1 + 2048, out uint a10k1, out uint a11k1, out uint a12k1, out uint a13k1, scratch);
+        LdMatrix.X4(shared, sharedBase, ak1 + 4096, out uint a20k1, out uint a21k1, out uint a22k1, out uint a23k1, scratch);
+        LdMatrix.X4(shared, sharedBase, ak1 + 6144, out uint a30k1, out uint a31k1, out uint a32k1, out uint a33k1, scratch);
+        LdMatrix.X4(shared, sharedBase, bk1, out uint b00k1, out uint b01k1, out uint b10k1, out uint b11k1, scratch);
+        LdMatrix.X4(shared, sharedBase, bk1 + 2048, out uint b20k1, out uint b21k1, out uint b30k1, out uint b31k1, scratch);
+        f00 = default(TMma).Multiply(f00, a00k0, a01k0, a02k0, a03k0, b00k0, b01k0, scratch);
+        f01 = default(TMma).Multiply(f01, a00k0, a01k0, a02k0, a03k0, b10k0, b11k0, scratch);
+        f02 = default(TMma).Multiply(f02, a00k0, a01k0, a02k0, a03k0, b20k0, b21k0, scratch);
+        f03 = default(TMma).Multiply(f03, a00k0, a01k0, a02k0, a03k0, b30k0, b31k0, scratch);
+        f10 = default(TMma).Multiply(f10, a10k0, a11k0, a12k0, a13k0, b00k0, b01k0, scratch);
+        f11 = default(TMma).Multiply(f11, a10k0, a11k0, a12k0, a13k0, b10k0, b11k0, scratch);
+        f12 = default(TMma).Multiply(f12, a10k0, a11k0, a12k0, a13k0, b20k0, b21k0, scratch);
+        f13 = default(TMma).Multiply(f13, a10k0, a11k0, a12k0, a13k0, b30k0, b31k0, scratch);
+        f20 = default(TMma).Multiply(f20, a20k0, a21k0, a22k0, a23k0, b00k0, b01k0, scratch);
+        f21 = default(TMma).Multiply(f21, a20k0, a21k0, a22k0, a23k0, b10k0, b11k0, scratch);
+        f22 = default(TMma).Multiply(f22, a20k0, a21k0, a22k0, a23k0, b20k0, b21k0, scratch);
+        f23 = default(TMma).Multiply(f23, a20k0, a21k0, a22k0, a23k0, b30k0, b31k0, scratch);
+        f30 = default(TMma).Multiply(f30, a30k0, a31k0, a32k0, a33k0, b00k0, b01k0, scratch);
+        f31 = default(TMma).Multiply(f31, a30k0, a31k0, a32k0, a33k0, b10k0, b11k0, scratch);
+        f32 = default(TMma).Multiply(f32, a30k0, a31k0, a32k0, a33k0, b20k0, b21k0, scratch);
+        f33 = default(TMma).Multiply(f33, a30k0, a31k0, a32k0, a33k0, b30k0, b31k0, scratch);
+        f00 = default(TMma).Multiply(f00, a00k1, a01k1, a02k1, a03k1, b00k1, b01k1, scratch);
+        f01 = default(TMma).Multiply(f01, a00k1, a01k1, a02k1, a03k1, b10k1, b11k1, scratch);
+        f02 = default(TMma).Multiply(f02, a00k1, a01k1, a02k1, a03k1, b20k1, b21k1, scratch);
+        f03 = default(TMma).Multiply(f03, a00k1, a01k1, a02k1, a03k1, b30k1, b31k1, scratch);
+        f10 = default(TMma).Multiply(f10, a10k1, a11k1, a12k1, a13k1, b00k1, b01k1, scratch);
+        f11 = default(TMma).Multiply(f11, a10k1, a11k1, a12k1, a13k1, b10k1, b11k1, scratch);
+        f12 = default(TMma).Multiply(f12, a10k1, a11k1, a12k1, a13k1, b20k1, b21k1, scratch);
+        f13 = default(TMma).Multiply(f13, a10k1, a11k1, a12k1, a13k1, b30k1, b31k1, scratch);
+        f20 = default(TMma).Multiply(f20, a20k1, a21k1, a22k1, a23k1, b00k1, b01k1, scratch);
+        f21 = default(TMma).Multiply(f21, a20k1, a21k1, a22k1, a23k1, b10k1, b11k1, scratch);
+        f22 = default(TMma).Multiply(f22, a20k1, a21k1, a22k1, a23k1, b20k1, b21k1, scratch);
+        f23 = default(TMma).Multiply(f23, a20k1, a21k1, a22k1, a23k1, b30k1, b31k1, scratch);
+        f30 = default(TMma).Multiply(f30, a30k1, a31k1, a32k1, a33k1, b00k1, b01k1, scratch);
+        f31 = default(TMma).Multiply(f31, a30k1, a31k1, a32k1, a33k1, b10k1, b11k1, scratch);
+        f32 = default(TMma).Multiply(f32, a30k1, a31k1, a32k1, a33k1, b20k1, b21k1, scratch);
+        f33 = default(TMma).Multiply(f33, a30k1, a31k1, a32k1, a33k1, b30k1, b31k1, scratch);
     }
 
     /// <inheritdoc />

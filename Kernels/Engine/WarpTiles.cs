@@ -23,6 +23,17 @@ public interface IWarpTile
     /// </summary>
     void Step(ArrayView<uint> shared, int aBase, int bBase, int row0, int column0, int kk, int lane, WarpScratch scratch);
 
+    /// <summary>
+    /// Two k16 steps (32 columns of the stage), unrolled, with both steps' fragments loaded before the first mma.
+    /// <paramref name="a"/> / <paramref name="b"/>: byte offset of this lane's <c>ldmatrix</c> row in the weight /
+    /// activation tile (tile base + row·128, the row <see cref="Step"/> uses); <paramref name="aChunk"/> /
+    /// <paramref name="bChunk"/>: this lane's swizzled chunk byte offset for the first step (the second step's is
+    /// <c>chunk XOR 32</c>, and the next 32 columns' <c>chunk XOR 64</c>: the swizzle XORs the row into the chunk
+    /// index, see <see cref="SwizzledTile"/>); <paramref name="sharedBase"/> = <see cref="SharedAddress.DynamicBase"/>,
+    /// read once by the caller. Warp-collective.
+    /// </summary>
+    void Step32(ArrayView<uint> shared, uint sharedBase, int a, int b, int aChunk, int bChunk, WarpScratch scratch);
+
     /// <summary>Hands every accumulated value inside the problem to the epilogue; (row, column) = this lane's first element.</summary>
     void Finish<TEpilogue>(ref TEpilogue epilogue, in GemmProblem problem, int split, int row, int column)
         where TEpilogue : struct, ITileEpilogue;

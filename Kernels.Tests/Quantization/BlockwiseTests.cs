@@ -408,6 +408,85 @@ public class BlockwiseTieTests
                 int code = map.Bits == 8 ? c[i] : (c[i >> 1] >> ((i & 1) == 0 ? 4 : 0)) & 0xF;
                 Assert.True(expected[i] == code, $"{map}: x={x[i]:R} gave code {code}, expected {expected[i]}");
             }
+            // The reference computes its own bounds and counts them linearly: it must agree on every one of them.
+            Compare.Exact<byte>(c, BlockwiseReference.Quantize<float>(x.ToArray(), map, 1024).Codes, $"{map}: midpoints vs reference");
         }
+    }
+
+    // Values a block of absmax 0.75 maps onto every bound of the book and its two neighbouring floats (the scaled
+    // value is then x · fl(1/0.75), not x itself): the nearest and the stochastic codes of kernel and reference.
+    [Fact]
+    public void KernelAndReferenceAgreeAroundEveryBoundOfAScaledBlock()
+    {
+        var seed = Seeded.Create();
+        ulong stochastic = (ulong)seed.Seed + 11;
+        foreach (var map in CodeBook.All)
+        {
+            var x = new List<float> { 0.75f };
+            foreach (float m in map.Midpoints)
+                foreach (float y in new[] { MathF.BitDecrement(m), m, MathF.BitIncrement(m) })
+                    if (Math.Abs(y * 0.75f) <= 0.75f) x.Add(y * 0.75f);
+            var device = Devices.CpuSmall;
+            using var dx = device.Upload<float>(x.ToArray());
+            using var codes = device.Allocate<byte>((nint)Blockwise.CodeBytes(x.Count, map));
+            using var absmax = device.Allocate<float>(1);
+            Blockwise.Quantize(dx, map, 2048, codes, absmax);
+            Compare.Exact<byte>(codes.ToArray(), BlockwiseReference.Quantize<float>(x.ToArray(), map, 2048).Codes, $"{map} nearest", seed);
+            Blockwise.Quantize(dx, map, 2048, codes, absmax, new BlockwiseOptions { StochasticSeed = stochastic });
+            Compare.Exact<byte>(codes.ToArray(), BlockwiseReference.Quantize<float>(x.ToArray(), map, 2048, stochastic).Codes, $"{map} stochastic", seed);
+        }
+    }
+}
+
+/// <summary>
+/// Facts the reference must reproduce that come from bitsandbytes' definitions, not from either implementation: codes
+/// worked out by hand from the published tables.
+/// </summary>
+public class BlockwiseReferenceFactTests
+{
+    [Fact]
+    public void HandWorkedCodesOfTheDynamicMapAndNf4()
+    {
+        // 8-bit dynamic-signed, absmax 2: x/absmax = 1, −0.5, 0, 0.25 → 255 (1.0), the nearest to −0.5, 127 (0) and
+        // 201 (0.24765624, nearer than 0.26171875).
+        var signed = CodeBook.DynamicSigned;
+        float[] x = [2f, -1f, 0f, 0.5f];
+        var (codes, absmax) = BlockwiseReference.Quantize<float>(x, signed, 32);
+        Assert.Equal(2f, absmax[0]);
+        Assert.Equal(255, codes[0]);
+        Assert.Equal(127, codes[2]);
+        Assert.Equal(201, codes[3]);
+        // −0.5 is not in the map: nearest by exact (double) distance over the whole table, first index on ties.
+        int best = 0;
+        for (int c = 1; c < 256; c++)
+            if (Math.Abs(signed.Values[c] + 0.5) < Math.Abs(signed.Values[best] + 0.5)) best = c;
+        Assert.Equal(best, codes[1]);
+
+        // NF4, absmax 1: 1 → 15, −1 → 0, 0 → 7, 0.08 → 8 (0.0795803), 0.5 → 12 (0.4407098 is nearer than 0.5626170);
+        // five elements pack as F0 78 C7, the last low nibble the pad, the code of 0.
+        float[] y = [1f, -1f, 0f, 0.08f, 0.5f];
+        var (nf4, _) = BlockwiseReference.Quantize<float>(y, CodeBook.NF4, 64);
+        Assert.Equal(new byte[] { 0xF0, 0x78, 0xC7 }, nf4);
+
+        // FP4 (codes by nibble): 1 → 3 (12/12), −1 → 11, 0.3 → 4 (4/12 = 0.333 is nearer than 3/12), −0.1 → 14
+        // (−2/12 = −0.1667 vs −0.0052: 0.0667 vs 0.0948), a tiny positive → 0 (never −0, code 8).
+        float[] z = [1f, -1f, 0.3f, -0.1f, 1e-6f, 0f];
+        var (fp4, _) = BlockwiseReference.Quantize<float>(z, CodeBook.FP4, 64);
+        Assert.Equal(new byte[] { 0x3B, 0x4E, 0x00 }, fp4);
+    }
+
+    [Fact]
+    public void DequantizeIsTheCodeValueTimesAbsmaxRoundedOnce()
+    {
+        // 4-bit: element 2j in the high nibble; the value is Values[code] · absmax in fp32, then one rounding.
+        byte[] codes = [0xF0, 0x7F];
+        float[] absmax = [3f];
+        var f32 = new float[4];
+        BlockwiseReference.Dequantize<float>(codes, absmax, CodeBook.NF4, 64, f32);
+        Assert.Equal(new[] { 3f, -3f, 0f, 3f }, f32);
+        var bf16 = new Kernels.Tensors.BFloat16[1];
+        // 0.0795803 · 3 = 0.2387409 in fp32 → bf16 0x3E74 (0.23828125; 0x3E75 would be 0.2392578).
+        BlockwiseReference.Dequantize<Kernels.Tensors.BFloat16>(new byte[] { 0x80 }, absmax, CodeBook.NF4, 64, bf16);
+        Assert.Equal((ushort)0x3E74, bf16[0].Bits);
     }
 }

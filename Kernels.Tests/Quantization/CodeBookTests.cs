@@ -151,7 +151,7 @@ public class CodeBookTests
                 Assert.True(s[i] < s[i + 1], $"{book}: sorted view must be strictly ascending at {i}");
                 Assert.Equal((s[i] + s[i + 1]) * 0.5f, book.Midpoints[i]);
             }
-            Assert.Equal((1 << book.Bits) - 1, book.SearchMidpoints.Length);
+            Assert.Equal(1 << book.Bits, book.SearchMidpoints.Length);
         }
     }
 

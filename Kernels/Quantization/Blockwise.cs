@@ -240,6 +240,7 @@ public static class Blockwise
             TileElements = tile,
             ChunkElements = chunk,
             SortedCount = map.Sorted.Length,
+            MapCodes = map.IsAscendingByCode ? 0 : 1,
             Stochastic = seed.HasValue ? 1 : 0,
             Seed = seed ?? 0,
             StreamOffset = streamOffset,

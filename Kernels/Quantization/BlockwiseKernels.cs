@@ -17,6 +17,8 @@ internal struct QuantizeParams
     /// <summary>Elements whose codes fill 16 bytes: 16 (8-bit) or 32 (4-bit).</summary>
     public int ChunkElements;
     public int SortedCount;
+    /// <summary>1 when a sorted position must be mapped to its code through the sorted-codes table (FP4); 0 when they are equal.</summary>
+    public int MapCodes;
     public int Stochastic;
     public ulong Seed;
     public ulong StreamOffset;
@@ -60,14 +62,16 @@ internal static class BlockwiseKernels
     {
         var stage = SharedMemory.GetDynamic<float>();
         var reduce = SharedMemory.Allocate<float>(MaxGroupSize);
-        var mids = SharedMemory.Allocate<float>(255);
+        // The search table in breadth-first order (CodeBook.SearchMidpoints): level l of the search reads one of the
+        // consecutive words [2^l, 2^(l+1)), so a warp's 32 loads of one level meet at most ⌈2^l / 32⌉ words per bank.
+        var tree = SharedMemory.Allocate<float>(256);
         var sCodes = SharedMemory.Allocate<byte>(256);
         var sValues = SharedMemory.Allocate<float>(256);
         int g = Group.DimX, t = Group.IdxX;
         int tableSize = 1 << p.Bits;
         for (int i = t; i < tableSize; i += g)
         {
-            if (i < tableSize - 1) mids[i] = searchMidpoints[i];
+            tree[i] = searchMidpoints[i];
             sCodes[i] = sortedCodes[i];
             sValues[i] = sortedValues[i];
         }
@@ -75,8 +79,7 @@ internal static class BlockwiseKernels
 
         // The first two levels of the search live in registers: they are the same midpoints for every element, and
         // shared-memory loads (8 dependent ones per 8-bit code) are what bounds this kernel after the global traffic.
-        int half = 1 << (p.Bits - 1), quarter = 1 << (p.Bits - 2);
-        float level1 = mids[half - 1], level2Low = mids[quarter - 1], level2High = mids[half + quarter - 1];
+        float root = tree[1], left = tree[2], right = tree[3];
 
         var lanes = default(TLanes);
         int perVector = lanes.PerVector;
@@ -149,13 +152,15 @@ internal static class BlockwiseKernels
                 {
                     int j = (r + t) & (chunk - 1);
                     float y = BlockwiseMath.Normalize(stage[k * chunk + j], pre, inv);
-                    int pos = level1 < y ? half : 0;
-                    if ((pos == 0 ? level2Low : level2High) < y) pos += quarter;
-                    for (int step = quarter >> 1; step > 0; step >>= 1)
-                        if (mids[pos + step - 1] < y) pos += step; // the remaining steps of CodeBook.SearchPosition
+                    // CodeBook.SearchPosition with its first two steps on registers: node → 2·node + (tree[node] < y).
+                    int node = root < y ? 3 : 2;
+                    node = 2 * node + ((node == 2 ? left : right) < y ? 1 : 0);
+                    for (int level = 2; level < p.Bits; level++)
+                        node = 2 * node + (tree[node] < y ? 1 : 0);
+                    int pos = node - tableSize;
                     if (p.Stochastic != 0)
                         pos = BlockwiseMath.Stochastic(sValues, p.SortedCount, pos, y, BlockwiseMath.Uniform(p.Seed, p.StreamOffset, e0 + j));
-                    uint code = sCodes[pos];
+                    uint code = p.MapCodes != 0 ? sCodes[pos] : (uint)pos; // only FP4's sorted order differs from its codes
                     // Byte b of the 16 holds element b (8-bit) or elements 2b (high nibble) and 2b+1 (low nibble).
                     int bit = p.Bits == 8 ? 8 * j : 8 * (j >> 1) + ((j & 1) == 0 ? 4 : 0);
                     int word = bit >> 5;

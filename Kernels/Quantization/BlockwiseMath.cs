@@ -4,9 +4,9 @@ using Kernels.Runtime;
 namespace Kernels.Quantization;
 
 /// <summary>
-/// The per-block and per-element arithmetic of block-wise quantization, written once and called by both the kernels
-/// and <see cref="BlockwiseReference"/>, so the two compute the same fp32 operations in the same order and produce
-/// equal codes. Plain fp32 multiplies and compares only: nothing here can be contracted into an FMA.
+/// The per-block and per-element arithmetic of the block-wise quantize kernel. <see cref="BlockwiseReference"/> does not
+/// call it: the reference restates the same definitions on its own, so a mistake here fails the kernel-vs-reference
+/// tests instead of passing them. Plain fp32 multiplies and compares only: nothing here can be contracted into an FMA.
 /// </summary>
 internal static class BlockwiseMath
 {
@@ -42,18 +42,6 @@ internal static class BlockwiseMath
     /// to the bracketing neighbour, and the upper one wins with probability (y − lo)/(hi − lo).
     /// </summary>
     public static int Stochastic(ArrayView<float> sortedValues, int sortedCount, int nearest, float y, float u)
-    {
-        float v = sortedValues[nearest];
-        int lo = nearest, hi = nearest;
-        if (y > v && nearest + 1 < sortedCount) hi = nearest + 1;
-        else if (y < v && nearest > 0) lo = nearest - 1;
-        if (lo == hi) return nearest;
-        float a = sortedValues[lo], b = sortedValues[hi];
-        return u * (b - a) < y - a ? hi : lo;
-    }
-
-    /// <summary>Host twin of <see cref="Stochastic(ArrayView{float}, int, int, float, float)"/> (same comparisons).</summary>
-    public static int Stochastic(ReadOnlySpan<float> sortedValues, int sortedCount, int nearest, float y, float u)
     {
         float v = sortedValues[nearest];
         int lo = nearest, hi = nearest;

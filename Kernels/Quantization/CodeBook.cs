@@ -20,11 +20,16 @@ namespace Kernels.Quantization;
 /// For all other books <see cref="Sorted"/> equals <see cref="Values"/> and <see cref="SortedCodes"/> is the
 /// identity.</para>
 /// <para><b>One tie rule everywhere.</b> The nearest value wins; a value exactly on a midpoint takes the lower sorted
-/// position. Equivalently the sorted position is the number of <see cref="Midpoints"/> strictly less than x (an
-/// <c>upper_bound</c>-style search). The CPU reference (<see cref="NearestIndex"/>) and the kernels
-/// (<see cref="SearchPosition(ArrayView{float}, int, float)"/>) run the same comparisons on the same fp32 midpoints, so they produce equal codes.
-/// NaN compares false with every midpoint and lands on sorted position 0; the block-wise quantizer maps NaN to
-/// <see cref="ZeroCode"/> before searching.</para>
+/// position. Equivalently the sorted position is the number of <see cref="Midpoints"/> strictly less than x
+/// (bitsandbytes' <c>torch.bucketize(scaled, (code[:-1] + code[1:]) / 2)</c>). NaN compares false with every midpoint
+/// and lands on sorted position 0; the block-wise quantizer maps NaN to <see cref="ZeroCode"/> before searching.</para>
+/// <para><b>The search table.</b> The kernels find that count by a branch-free binary search over
+/// <see cref="SearchMidpoints"/>, the midpoints in breadth-first (Eytzinger) order: node k (1 ≤ k &lt; 2^bits) has
+/// children 2k and 2k + 1, so level l of the search reads one of the 2^l consecutive words [2^l, 2^(l+1)). The 32
+/// lanes of a warp then touch at most ⌈2^l / 32⌉ words per shared-memory bank at level l (1 for the first six levels,
+/// 2 and 4 for the last two), where the sorted layout puts every word of levels 2–4 in one bank and up to 8 words per
+/// bank on levels 4–8 (docs/bitsandbytes.md §5.1). The comparisons are the sorted-order binary search's, so the
+/// positions are the same.</para>
 /// </remarks>
 public sealed class CodeBook
 {
@@ -57,10 +62,7 @@ public sealed class CodeBook
 
         midpoints = new float[sorted.Length - 1];
         for (int i = 0; i < midpoints.Length; i++) midpoints[i] = (sorted[i] + sorted[i + 1]) * 0.5f;
-        // Padded to 2^bits − 1 entries with +∞ so the search is exactly `bits` branch-free halving steps.
-        searchMidpoints = new float[(1 << bits) - 1];
-        Array.Fill(searchMidpoints, float.PositiveInfinity);
-        midpoints.CopyTo(searchMidpoints, 0);
+        searchMidpoints = Eytzinger(midpoints, bits);
 
         ZeroCode = NearestIndex(0f);
         PlusOneCode = NearestIndex(1f);
@@ -85,8 +87,37 @@ public sealed class CodeBook
     /// <summary>fp32 midpoints between neighbours of <see cref="Sorted"/>, computed once as <c>(s[i] + s[i+1]) * 0.5f</c>.</summary>
     public ReadOnlySpan<float> Midpoints => midpoints;
 
-    /// <summary><see cref="Midpoints"/> padded with +∞ to 2^<see cref="Bits"/> − 1 entries: the table <see cref="SearchPosition(ArrayView{float}, int, float)"/> walks.</summary>
+    /// <summary>
+    /// The table <see cref="SearchPosition(ArrayView{float}, int, float)"/> walks: <see cref="Midpoints"/> padded with +∞
+    /// to 2^<see cref="Bits"/> − 1 entries, in breadth-first (Eytzinger) order at indices 1 … 2^bits − 1; entry 0 is
+    /// unused (+∞). 2^<see cref="Bits"/> floats.
+    /// </summary>
     public ReadOnlySpan<float> SearchMidpoints => searchMidpoints;
+
+    /// <summary>
+    /// The sorted midpoint index stored at breadth-first node <paramref name="node"/> (1 ≤ node &lt; 2^bits) of a
+    /// <paramref name="bits"/>-level search: node 2^l + j of level l is the j-th of that level's 2^l midpoints in
+    /// ascending order, the one at sorted index (2j + 1)·2^(bits−1−l) − 1 (the root is index 2^(bits−1) − 1, the pivot
+    /// the sorted halving search compares first).
+    /// </summary>
+    internal static int SortedIndexOfNode(int node, int bits)
+    {
+        int level = 31 - System.Numerics.BitOperations.LeadingZeroCount((uint)node);
+        int j = node - (1 << level);
+        return ((2 * j + 1) << (bits - 1 - level)) - 1;
+    }
+
+    private static float[] Eytzinger(float[] sortedMidpoints, int bits)
+    {
+        var tree = new float[1 << bits];
+        tree[0] = float.PositiveInfinity;
+        for (int node = 1; node < tree.Length; node++)
+        {
+            int i = SortedIndexOfNode(node, bits);
+            tree[node] = i < sortedMidpoints.Length ? sortedMidpoints[i] : float.PositiveInfinity;
+        }
+        return tree;
+    }
 
     /// <summary>True when <see cref="SortedCodes"/> is the identity (every book except <see cref="FP4"/>).</summary>
     public bool IsAscendingByCode => sorted.Length == values.Length && values.AsSpan().SequenceEqual(sorted);
@@ -107,29 +138,32 @@ public sealed class CodeBook
     public int NearestIndex(float x) => sortedCodes[SearchPosition(searchMidpoints, Bits, x)];
 
     /// <summary>
-    /// Host twin of the kernel search: the number of entries of <paramref name="searchMidpoints"/> (2^bits − 1 ascending
-    /// fp32 values, +∞-padded) strictly less than <paramref name="x"/>, in <paramref name="bits"/> halving steps. The
-    /// comparisons are exactly those of <see cref="SearchPosition(ArrayView{float}, int, float)"/>.
+    /// Host twin of the kernel search: the number of midpoints strictly less than <paramref name="x"/>, walking the
+    /// breadth-first table <paramref name="searchMidpoints"/> (<see cref="SearchMidpoints"/>: 2^bits floats) in
+    /// <paramref name="bits"/> steps k → 2k + (table[k] &lt; x). The comparisons are exactly those of
+    /// <see cref="SearchPosition(ArrayView{float}, int, float)"/>.
     /// </summary>
     public static int SearchPosition(ReadOnlySpan<float> searchMidpoints, int bits, float x)
     {
-        int pos = 0;
-        for (int step = 1 << (bits - 1); step > 0; step >>= 1)
-            if (searchMidpoints[pos + step - 1] < x) pos += step;
-        return pos;
+        int k = 1;
+        for (int level = 0; level < bits; level++)
+            k = 2 * k + (searchMidpoints[k] < x ? 1 : 0);
+        return k - (1 << bits);
     }
 
     /// <summary>
-    /// Kernel-usable search (global or shared memory view): the number of entries of <paramref name="searchMidpoints"/>
-    /// (2^bits − 1 ascending fp32 values, +∞-padded) strictly less than <paramref name="x"/>. Same comparisons as the
-    /// host overload, hence the same positions on every device.
+    /// Kernel-usable search (global or shared memory view of <see cref="DeviceCodeBook.SearchMidpoints"/>): the number of
+    /// midpoints strictly less than <paramref name="x"/>, in <paramref name="bits"/> branch-free steps
+    /// k → 2k + (table[k] &lt; x) from the root k = 1. Level l reads one of the consecutive words [2^l, 2^(l+1)), so a
+    /// warp's loads spread over the banks (see the remarks on the class). Same comparisons as the host overload, hence
+    /// the same positions on every device.
     /// </summary>
     public static int SearchPosition(ArrayView<float> searchMidpoints, int bits, float x)
     {
-        int pos = 0;
-        for (int step = 1 << (bits - 1); step > 0; step >>= 1)
-            if (searchMidpoints[pos + step - 1] < x) pos += step;
-        return pos;
+        int k = 1;
+        for (int level = 0; level < bits; level++)
+            k = 2 * k + (searchMidpoints[k] < x ? 1 : 0);
+        return k - (1 << bits);
     }
 
     /// <summary>
@@ -334,8 +368,8 @@ public sealed class CodeBook
 }
 
 /// <summary>
-/// A code book's tables in device memory (cached by <see cref="CodeBook.Upload"/>): values by code, +∞-padded search
-/// midpoints, and the sorted-position → code map.
+/// A code book's tables in device memory (cached by <see cref="CodeBook.Upload"/>): values by code, the breadth-first
+/// search table, and the sorted-position → code map.
 /// </summary>
 public sealed class DeviceCodeBook
 {
@@ -362,7 +396,7 @@ public sealed class DeviceCodeBook
     /// <summary>Values by code (2^bits floats).</summary>
     public ArrayView<float> Values => values.Span.View;
 
-    /// <summary>Search midpoints (2^bits − 1 floats, +∞-padded).</summary>
+    /// <summary>The breadth-first search table <see cref="CodeBook.SearchMidpoints"/> (2^bits floats, entry 0 unused).</summary>
     public ArrayView<float> SearchMidpoints => searchMidpoints.Span.View;
 
     /// <summary>Sorted position → code (2^bits bytes).</summary>

@@ -37,6 +37,26 @@ public sealed class TourCase
 
     /// <summary>Allocates inputs on the device and returns the run; the tour disposes it.</summary>
     public required Func<TourContext, TourRun> Setup { get; init; }
+
+    /// <summary>
+    /// A row as data: its names, FLOPs and compulsory bytes, and a setup that puts its buffers in a
+    /// <see cref="TourBuffers"/> and returns <see cref="TourBuffers.Run"/>. The buffers are released with the run, or
+    /// at once when the setup throws.
+    /// </summary>
+    public static TourCase Of(string op, string shape, string dtype, double flops, double bytes, Func<TourBuffers, TourRun> setup) => new()
+    {
+        Op = op, Shape = shape, DType = dtype, Flops = flops, Bytes = bytes,
+        Setup = context =>
+        {
+            var buffers = new TourBuffers(context);
+            try { return setup(buffers); }
+            catch
+            {
+                buffers.Release();
+                throw;
+            }
+        },
+    };
 }
 
 /// <summary>A prepared case: launch it, verify its last result, dispose its buffers.</summary>

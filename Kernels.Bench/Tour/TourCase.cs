@@ -85,6 +85,11 @@ public sealed class TourRun : IDisposable
 }
 
 /// <summary>A measured row, as printed and as written to JSON.</summary>
+/// <remarks>
+/// <see cref="MedianMs"/> is per launch: the median over repetitions of a span of <see cref="Launches"/> back-to-back
+/// launches between two stream markers, divided by <see cref="Launches"/> (<see cref="LaunchTiming"/>).
+/// </remarks>
 public sealed record TourRow(
     string Op, string Shape, string DType, string Device, bool Verified, double RelError,
-    double MedianMs, double GbPerS, double TflopPerS, double PctOfCopy, IReadOnlyDictionary<string, string> Notes);
+    double MedianMs, double GbPerS, double TflopPerS, double PctOfCopy, IReadOnlyDictionary<string, string> Notes,
+    int Launches = 0);

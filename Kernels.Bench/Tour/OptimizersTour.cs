@@ -1,5 +1,4 @@
 using Kernels.Optimizers;
-using Kernels.Runtime;
 using Kernels.Tensors;
 
 namespace Kernels.Bench.Tour;

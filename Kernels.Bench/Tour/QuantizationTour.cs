@@ -1,5 +1,4 @@
 using Kernels.Quantization;
-using Kernels.Runtime;
 using Kernels.Tensors;
 using DeviceHalf = ILGPU.Half;
 

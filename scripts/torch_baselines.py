@@ -16,6 +16,21 @@ import time
 
 BASELINES = []
 
+# Timing (docs/design.md §6, as the tour's LaunchTiming): R back-to-back calls between two CUDA events, the span at least
+# SPAN_MS so launch latency and Python dispatch do not dominate µs-scale rows; R at most MAX_LAUNCHES.
+SPAN_MS = 1.0
+MAX_LAUNCHES = 4096
+REFINEMENTS = 3
+
+
+class Timing(float):
+    """Milliseconds per call (the float value) and the calls per timed span (.launches)."""
+
+    def __new__(cls, ms, launches):
+        t = super().__new__(cls, ms)
+        t.launches = launches
+        return t
+
 
 def baseline(family):
     """Registers a generator function `fn(ctx)` that yields result rows for `family`."""
@@ -40,27 +55,49 @@ class Context:
         """How many copies of a weight make the rotation exceed twice the L2 cache (as the tour does)."""
         return int(min(16, max(1, 2 * self.l2_bytes // max(1, weight_bytes) + 1)))
 
-    def time_ms(self, fn, rotations=1, warmup=3):
-        """Median milliseconds of fn(i) over self.reps calls, i rotating over `rotations` inputs."""
+    def span_ms(self, fn, launches, first=0, rotations=1):
+        """Milliseconds between two CUDA events around `launches` back-to-back calls fn(first), fn(first + 1), ...
+        (the index taken modulo `rotations`)."""
+        torch = self.torch
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        start.record()
+        for i in range(first, first + launches):
+            fn(i % rotations)
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end)
+
+    def launches_for(self, fn, rotations=1):
+        """R, the back-to-back calls whose span lasts at least SPAN_MS: from one timed call, then from spans of R calls
+        until one is long enough (one call alone overstates the time per call by the launch latency and Python
+        dispatch), at most MAX_LAUNCHES. The same rule as the tour's LaunchTiming."""
+        launches = 1
+        for _ in range(REFINEMENTS + 1):
+            span = self.span_ms(fn, launches, 0, rotations)
+            if span >= SPAN_MS or launches >= MAX_LAUNCHES:
+                break
+            per = span / launches
+            wanted = math.ceil(SPAN_MS / per) if per > 0 else MAX_LAUNCHES
+            launches = int(min(MAX_LAUNCHES, max(wanted, launches + 1)))
+        return launches
+
+    def time_ms(self, fn, rotations=1, warmup=2):
+        """Milliseconds per call of fn(i), i rotating over `rotations` inputs: R back-to-back calls between two CUDA
+        events (R calibrated so a span lasts at least SPAN_MS), the median over self.reps spans, divided by R. Returns
+        a Timing (a float) that also carries R as .launches, which `row` records."""
         torch = self.torch
         for i in range(warmup):
             fn(i % rotations)
         torch.cuda.synchronize()
-        times = []
-        for r in range(self.reps):
-            start = torch.cuda.Event(enable_timing=True)
-            end = torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn(r % rotations)
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
-        return statistics.median(times)
+        launches = self.launches_for(fn, rotations)
+        times = [self.span_ms(fn, launches, r * launches, rotations) / launches for r in range(self.reps)]
+        return Timing(statistics.median(times), launches)
 
     def row(self, family, op, shape, dtype, flops, bytes_, ms, notes=None):
         return {
             "family": family, "op": op, "shape": shape, "dtype": dtype, "device": self.gpu,
-            "medianMs": ms, "tflopPerS": flops / (ms * 1e-3) / 1e12 if ms > 0 else 0.0,
+            "medianMs": ms, "launchesPerSpan": getattr(ms, "launches", 1), "tflopPerS": flops / (ms * 1e-3) / 1e12 if ms > 0 else 0.0,
             "gbPerS": bytes_ / (ms * 1e-3) / 1e9 if ms > 0 else 0.0,
             "flops": flops, "bytes": bytes_, "notes": notes or {},
             "torch": torch_version(self.torch), "date": time.strftime("%Y-%m-%d", time.gmtime()),
@@ -201,14 +238,14 @@ def main():
     only = set(args.only.split(",")) if args.only else None
     rows, failed = [], 0
     print(f"device: {ctx.gpu}  torch {torch_version(torch)}")
-    print(f"{'family':<14} {'op':<22} {'shape':<26} {'type':<5} {'median ms':>10} {'GB/s':>9} {'TFLOP/s':>8}")
+    print(f"{'family':<14} {'op':<22} {'shape':<26} {'type':<5} {'median ms':>10} {'R':>5} {'GB/s':>9} {'TFLOP/s':>8}")
     for family, fn in BASELINES:
         if only and family not in only:
             continue
         try:
             for r in fn(ctx):
                 rows.append(r)
-                print(f"{family:<14} {r['op']:<22} {r['shape']:<26} {r['dtype']:<5} {r['medianMs']:>10.4f} "
+                print(f"{family:<14} {r['op']:<22} {r['shape']:<26} {r['dtype']:<5} {r['medianMs']:>10.4f} {r['launchesPerSpan']:>5} "
                       f"{r['gbPerS']:>9.1f} {r['tflopPerS']:>8.2f}", flush=True)
         except Exception as e:  # one family's failure must not hide the others
             failed += 1

@@ -33,57 +33,32 @@ public sealed class DenseTour : ITourSuite
         }
     }
 
-    private static TourCase Gemm(int m, int k, int n) => new()
-    {
-        Op = "gemm Y=X·Wᵀ",
-        Shape = $"M={m} K={k} N={n}",
-        DType = "f16",
-        Flops = 2.0 * m * n * k,
-        Bytes = 2.0 * ((double)m * k + (double)n * k + (double)n * m),
-        Setup = context => SetupGemm(context, m, k, n),
-    };
+    private static TourCase Gemm(int m, int k, int n) => TourCase.Of("gemm Y=X·Wᵀ", $"M={m} K={k} N={n}", "f16",
+        2.0 * m * n * k, 2.0 * ((double)m * k + (double)n * k + (double)n * m), d => SetupGemm(d, m, k, n));
 
-    private static TourCase Gemv(int m, int k) => new()
-    {
-        Op = "gemv y=W·x",
-        Shape = $"M={m} K={k}",
-        DType = "f16",
-        Flops = 2.0 * m * k,
-        Bytes = 2.0 * ((double)m * k + k + m),
-        Setup = context => SetupGemv(context, m, k),
-    };
+    private static TourCase Gemv(int m, int k) => TourCase.Of("gemv y=W·x", $"M={m} K={k}", "f16",
+        2.0 * m * k, 2.0 * ((double)m * k + k + m), d => SetupGemv(d, m, k));
 
     private static int Copies(ComputeDevice device, long weightBytes) =>
         device.IsCuda ? (int)Math.Clamp(2 * device.Facts.L2CacheBytes / Math.Max(1, weightBytes) + 1, 1, 16) : 1;
 
-    private static TourRun SetupGemm(TourContext context, int m, int k, int n)
+    private static TourRun SetupGemm(TourBuffers d, int m, int k, int n)
     {
-        var device = context.Device;
+        var device = d.Device;
         var random = new Random(1234);
         var wh = Random16(random, (long)m * k, 0.05f);
         var xh = Random16(random, (long)n * k, 1f);
         int copies = Copies(device, 2L * m * k);
-        var weights = Enumerable.Range(0, copies).Select(_ => device.Upload<DeviceHalf>(wh, m, k)).ToArray();
-        var x = device.Upload<DeviceHalf>(xh, n, k);
-        var y = device.Allocate<DeviceHalf>(n, m);
+        var weights = Enumerable.Range(0, copies).Select(_ => d.Upload<DeviceHalf>(wh, m, k)).ToArray();
+        var x = d.Upload<DeviceHalf>(xh, n, k);
+        var y = d.Allocate<DeviceHalf>(n, m);
         int next = 0, last = 0;
-        var run = new TourRun
+        var run = d.Run(() =>
         {
-            Launch = () =>
-            {
-                last = next;
-                next = (next + 1) % copies;
-                Dense.Dense.Gemm<DeviceHalf>(x, weights[last], null, y);
-            },
-            Verify = () => VerifySampled(y.ToArray(), xh, wh, m, k, n),
-            Bound = 2e-3,
-            Release = () =>
-            {
-                foreach (var w in weights) w.Dispose();
-                x.Dispose();
-                y.Dispose();
-            },
-        };
+            last = next;
+            next = (next + 1) % copies;
+            Dense.Dense.Gemm<DeviceHalf>(x, weights[last], null, y);
+        }, () => VerifySampled(y.ToArray(), xh, wh, m, k, n), 2e-3);
         var shape = Dense.Dense.ShapeFor(n);
         var problem = shape switch
         {
@@ -99,33 +74,22 @@ public sealed class DenseTour : ITourSuite
         return run;
     }
 
-    private static TourRun SetupGemv(TourContext context, int m, int k)
+    private static TourRun SetupGemv(TourBuffers d, int m, int k)
     {
-        var device = context.Device;
+        var device = d.Device;
         var random = new Random(4321);
         var wh = Random16(random, (long)m * k, 0.05f);
         var xh = Random16(random, k, 1f);
         int copies = Copies(device, 2L * m * k);
-        var weights = Enumerable.Range(0, copies).Select(_ => device.Upload<DeviceHalf>(wh, m, k)).ToArray();
-        var x = device.Upload<DeviceHalf>(xh, k);
-        var y = device.Allocate<DeviceHalf>(m);
+        var weights = Enumerable.Range(0, copies).Select(_ => d.Upload<DeviceHalf>(wh, m, k)).ToArray();
+        var x = d.Upload<DeviceHalf>(xh, k);
+        var y = d.Allocate<DeviceHalf>(m);
         int next = 0;
-        var run = new TourRun
+        var run = d.Run(() =>
         {
-            Launch = () =>
-            {
-                Dense.Dense.Gemv<DeviceHalf>(weights[next], x, y);
-                next = (next + 1) % copies;
-            },
-            Verify = () => VerifySampled(y.ToArray(), xh, wh, m, k, 1),
-            Bound = 2e-3,
-            Release = () =>
-            {
-                foreach (var w in weights) w.Dispose();
-                x.Dispose();
-                y.Dispose();
-            },
-        };
+            Dense.Dense.Gemv<DeviceHalf>(weights[next], x, y);
+            next = (next + 1) % copies;
+        }, () => VerifySampled(y.ToArray(), xh, wh, m, k, 1), 2e-3);
         run.Notes["weightCopies"] = copies.ToString();
         var resources = DenseKernelInfo.GemvResources(device, bf16: false);
         if (resources is not null) run.Notes["regs/local"] = $"{resources.Registers}/{resources.LocalBytes}";

@@ -1,6 +1,5 @@
 using Kernels.Lora;
 using Kernels.Quantization;
-using Kernels.Runtime;
 using Kernels.Tensors;
 using DeviceHalf = ILGPU.Half;
 
@@ -17,7 +16,10 @@ public sealed class LoraTour : ITourSuite
     /// <inheritdoc />
     public string Family => "LoRA";
 
-    private sealed record Shape(int M, int K, int N, int R);
+    private sealed record Shape(int M, int K, int N, int R)
+    {
+        public string Name => $"M={M} K={K} N={N}";
+    }
 
     /// <inheritdoc />
     public IEnumerable<TourCase> Cases(TourContext context)
@@ -32,48 +34,19 @@ public sealed class LoraTour : ITourSuite
 
     private const int B = 2; // f16 bytes
     private const float P = 0.1f;
+    private const double Bound = 2e-3;
 
-    private static float[] Normal(Random random, long n, float std)
-    {
-        var x = new float[n];
-        for (long i = 0; i < n; i++)
-        {
-            double u1 = 1.0 - random.NextDouble(), u2 = random.NextDouble();
-            x[i] = (float)(std * Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2.0 * Math.PI * u2));
-        }
-        return x;
-    }
-
-    /// <summary>Values rounded to f16 (device copy) and widened back (reference copy).</summary>
-    private static (DeviceHalf[] Typed, float[] Host) Operand(Random random, long n, float std)
-    {
-        var typed = ElementTypes.FromFloat<DeviceHalf>(Normal(random, n, std));
-        var host = new float[n];
-        ElementTypes.ToFloat<DeviceHalf>(typed, host);
-        return (typed, host);
-    }
+    private static Operand<DeviceHalf> Operand(Random random, long n, float std) => TourData.Rounded<DeviceHalf>(random, n, std);
 
     private static int[] SpotRows(int m) => m <= 32 ? Enumerable.Range(0, m).ToArray() : [0, 1, 7, 129, m / 2, m / 2 + 1, m - 2, m - 1];
 
-    private static double RelativeError(ReadOnlySpan<float> got, ReadOnlySpan<double> expected)
+    /// <summary>The relative error of the spot rows of <paramref name="y"/> (M×N) against <paramref name="reference"/>(rows, expected).</summary>
+    private static double SpotError(DeviceTensor<DeviceHalf> y, int m, int n, Action<int[], double[]> reference)
     {
-        double num = 0, den = 0;
-        for (int i = 0; i < got.Length; i++)
-        {
-            if (!float.IsFinite(got[i])) return double.PositiveInfinity;
-            double d = got[i] - expected[i];
-            num += d * d;
-            den += expected[i] * expected[i];
-        }
-        return den == 0 ? Math.Sqrt(num) : Math.Sqrt(num / den);
-    }
-
-    private static float[] Rows(DeviceHalf[] all, int n, int[] rows)
-    {
-        var f = new float[rows.Length * n];
-        for (int q = 0; q < rows.Length; q++)
-            for (int o = 0; o < n; o++) f[q * n + o] = (float)all[(long)rows[q] * n + o];
-        return f;
+        var rows = SpotRows(m);
+        var expected = new double[rows.Length * n];
+        reference(rows, expected);
+        return TourData.RelativeError(TourData.Rows<DeviceHalf>(y.ToArray(), n, rows), expected);
     }
 
     private static string Mb(double bytes) => bytes >= 1e6 ? $"{bytes / 1e6:F1}MB" : $"{bytes / 1e3:F1}KB";
@@ -87,51 +60,22 @@ public sealed class LoraTour : ITourSuite
         double fused = compulsory + B * (double)m * k + 4.0 * m * r;
         // Eager PyTorch (docs/lowrank.md §6): b(4MK + 6MN + 2Mr) + 1-byte mask·MK + weights.
         double unfused = B * (4.0 * m * k + 6.0 * m * n + 2.0 * m * r) + (double)m * k + B * ((double)n * k + (double)r * k + (double)n * r);
-        return new TourCase
-        {
-            Op = $"lora fused forward r={r} p={P}",
-            Shape = $"M={m} K={k} N={n}",
-            DType = "f16",
-            Flops = 2.0 * m * n * k + 2.0 * m * k * r + 2.0 * m * n * r,
-            Bytes = compulsory,
-            Setup = context =>
+        return TourCase.Of($"lora fused forward r={r} p={P}", sh.Name, "f16",
+            flops: 2.0 * m * n * k + 2.0 * m * k * r + 2.0 * m * n * r, bytes: compulsory, setup: d =>
             {
-                var device = context.Device;
                 var random = new Random(42);
-                var x = Operand(random, (long)m * k, 1f);
-                var w = Operand(random, (long)n * k, 0.02f);
-                var a = Operand(random, (long)r * k, 0.02f);
-                var b = Operand(random, (long)n * r, 0.02f);
-                var bias = Operand(random, n, 0.1f);
+                var (x, w, a, b, bias) = (Operand(random, (long)m * k, 1f), Operand(random, (long)n * k, 0.02f),
+                    Operand(random, (long)r * k, 0.02f), Operand(random, (long)n * r, 0.02f), Operand(random, n, 0.1f));
                 float alpha = 32f / r;
                 var dropout = new LoraDropout(P, 1234, 0);
-                var xd = device.Upload<DeviceHalf>(x.Typed, m, k);
-                var wd = device.Upload<DeviceHalf>(w.Typed, n, k);
-                var ad = device.Upload<DeviceHalf>(a.Typed, r, k);
-                var bd = device.Upload<DeviceHalf>(b.Typed, n, r);
-                var biasd = device.Upload<DeviceHalf>(bias.Typed, n);
-                var s = device.Allocate<float>(m, r);
-                var y = device.Allocate<DeviceHalf>(m, n);
-                var run = new TourRun
-                {
-                    Launch = () => Kernels.Lora.Lora.Forward<DeviceHalf>(xd, wd, ad, bd, biasd.ReadOnlySpan, alpha, dropout, s, y),
-                    Verify = () =>
-                    {
-                        var rows = SpotRows(m);
-                        var expected = new double[rows.Length * n];
-                        LoraReference.ForwardRows(x.Host, w.Host, a.Host, b.Host, bias.Host, k, n, r, alpha, dropout, rows, expected);
-                        return RelativeError(Rows(y.ToArray(), n, rows), expected);
-                    },
-                    Bound = 2e-3,
-                    Release = () => { xd.Dispose(); wd.Dispose(); ad.Dispose(); bd.Dispose(); biasd.Dispose(); s.Dispose(); y.Dispose(); },
-                };
-                run.Notes["bytes fused"] = Mb(fused);
-                run.Notes["bytes unfused eager"] = Mb(unfused);
-                run.Notes["saved"] = $"{100 * (1 - fused / unfused):F0}%";
-                run.Notes["verified rows"] = SpotRows(m).Length.ToString();
-                return run;
-            },
-        };
+                var (xd, wd, ad, bd, biasd) = (d.Upload<DeviceHalf>(x.Typed, m, k), d.Upload<DeviceHalf>(w.Typed, n, k),
+                    d.Upload<DeviceHalf>(a.Typed, r, k), d.Upload<DeviceHalf>(b.Typed, n, r), d.Upload<DeviceHalf>(bias.Typed, n));
+                var (s, y) = (d.Allocate<float>(m, r), d.Allocate<DeviceHalf>(m, n));
+                return d.Run(() => Kernels.Lora.Lora.Forward<DeviceHalf>(xd, wd, ad, bd, biasd.ReadOnlySpan, alpha, dropout, s, y),
+                    () => SpotError(y, m, n, (rows, e) => LoraReference.ForwardRows(x.Host, w.Host, a.Host, b.Host, bias.Host, k, n, r, alpha, dropout, rows, e)),
+                    Bound, ("bytes fused", Mb(fused)), ("bytes unfused eager", Mb(unfused)),
+                    ("saved", $"{100 * (1 - fused / unfused):F0}%"), ("verified rows", SpotRows(m).Length.ToString()));
+            });
     }
 
     private static TourCase BackwardCase(Shape sh)
@@ -145,58 +89,30 @@ public sealed class LoraTour : ITourSuite
         // mask read; dX̂ = dS·A and the dropout backward each write and read M×K; the final add reads two M×K.
         double unfused = B * (5.0 * m * n + 8.0 * m * k + 4.0 * m * r) + (double)m * k + B * ((double)n * k + (double)r * k + (double)n * r)
                          + 4.0 * ((double)r * k + (double)n * r);
-        return new TourCase
-        {
-            Op = $"lora fused backward r={r} p={P}",
-            Shape = $"M={m} K={k} N={n}",
-            DType = "f16",
-            Flops = 4.0 * m * n * r + 2.0 * m * r * k + 2.0 * m * n * k + 2.0 * m * r * k,
-            Bytes = compulsory,
-            Setup = context =>
+        return TourCase.Of($"lora fused backward r={r} p={P}", sh.Name, "f16",
+            flops: 4.0 * m * n * r + 2.0 * m * r * k + 2.0 * m * n * k + 2.0 * m * r * k, bytes: compulsory, setup: d =>
             {
-                var device = context.Device;
                 var random = new Random(7);
-                var x = Operand(random, (long)m * k, 1f);
-                var w = Operand(random, (long)n * k, 0.02f);
-                var a = Operand(random, (long)r * k, 0.02f);
-                var b = Operand(random, (long)n * r, 0.02f);
-                var dy = Operand(random, (long)m * n, 1f);
+                var (x, w, a, b, dy) = (Operand(random, (long)m * k, 1f), Operand(random, (long)n * k, 0.02f),
+                    Operand(random, (long)r * k, 0.02f), Operand(random, (long)n * r, 0.02f), Operand(random, (long)m * n, 1f));
                 float alpha = 32f / r;
                 var dropout = new LoraDropout(P, 99, 3);
-                var xd = device.Upload<DeviceHalf>(x.Typed, m, k);
-                var wd = device.Upload<DeviceHalf>(w.Typed, n, k);
-                var ad = device.Upload<DeviceHalf>(a.Typed, r, k);
-                var bd = device.Upload<DeviceHalf>(b.Typed, n, r);
-                var dyd = device.Upload<DeviceHalf>(dy.Typed, m, n);
-                var s = device.Allocate<float>(m, r);
-                var ds = device.Allocate<float>(m, r);
-                var da = device.Allocate<float>(r, k);
-                var db = device.Allocate<float>(n, r);
-                var dx = device.Allocate<DeviceHalf>(m, k);
+                var (xd, wd, ad, bd, dyd) = (d.Upload<DeviceHalf>(x.Typed, m, k), d.Upload<DeviceHalf>(w.Typed, n, k),
+                    d.Upload<DeviceHalf>(a.Typed, r, k), d.Upload<DeviceHalf>(b.Typed, n, r), d.Upload<DeviceHalf>(dy.Typed, m, n));
+                var (s, ds, da, db, dx) = (d.Allocate<float>(m, r), d.Allocate<float>(m, r), d.Allocate<float>(r, k),
+                    d.Allocate<float>(n, r), d.Allocate<DeviceHalf>(m, k));
                 Kernels.Lora.Lora.Shrink<DeviceHalf>(xd, ad, dropout, s);
-                var plan = Kernels.Lora.Lora.BackwardPlan<DeviceHalf>(device, m, n, r);
+                var plan = Kernels.Lora.Lora.BackwardPlan<DeviceHalf>(d.Device, m, n, r);
                 double fused = compulsory + (plan.Fused ? 1.0 : 2.0) * B * m * n + 8.0 * m * r;
-                var run = new TourRun
-                {
-                    Launch = () => Kernels.Lora.Lora.Backward<DeviceHalf>(dyd, xd, wd, ad, bd, s, alpha, dropout, ds, da, db, dx),
-                    Verify = () => VerifyBackward(x.Host, w.Host, a.Host, b.Host, dy.Host, s.ToArray(), ds.ToArray(), da.ToArray(),
+                return d.Run(() => Kernels.Lora.Lora.Backward<DeviceHalf>(dyd, xd, wd, ad, bd, s, alpha, dropout, ds, da, db, dx),
+                    () => VerifyBackward(x.Host, w.Host, a.Host, b.Host, dy.Host, s.ToArray(), ds.ToArray(), da.ToArray(),
                         db.ToArray(), dx.ToArray(), sh, alpha, dropout),
-                    Bound = 2e-3,
-                    Release = () =>
-                    {
-                        xd.Dispose(); wd.Dispose(); ad.Dispose(); bd.Dispose(); dyd.Dispose();
-                        s.Dispose(); ds.Dispose(); da.Dispose(); db.Dispose(); dx.Dispose();
-                    },
-                };
-                run.Notes["bytes fused"] = Mb(fused);
-                run.Notes["bytes unfused eager (est.)"] = Mb(unfused);
-                run.Notes["dS+dB"] = plan.Fused
-                    ? $"one sweep over dY: {Mb(plan.FusedBytes)} (two passes: {Mb(plan.TwoPassBytes)})"
-                    : $"two passes: {Mb(plan.TwoPassBytes)} (a sweep's planes: {Mb(plan.FusedBytes)})";
-                run.Notes["mask bytes"] = "0 (regenerated)";
-                return run;
-            },
-        };
+                    Bound, ("bytes fused", Mb(fused)), ("bytes unfused eager (est.)", Mb(unfused)),
+                    ("dS+dB", plan.Fused
+                        ? $"one sweep over dY: {Mb(plan.FusedBytes)} (two passes: {Mb(plan.TwoPassBytes)})"
+                        : $"two passes: {Mb(plan.TwoPassBytes)} (a sweep's planes: {Mb(plan.FusedBytes)})"),
+                    ("mask bytes", "0 (regenerated)"));
+            });
     }
 
     /// <summary>
@@ -256,10 +172,9 @@ public sealed class LoraTour : ITourSuite
                 edb[q * r + j] = alpha * sum;
                 gdb[q * r + j] = db[outs[q] * r + j];
             }
-        var gdx = new float[rows.Length * k];
-        for (int q = 0; q < rows.Length; q++)
-            for (int c = 0; c < k; c++) gdx[q * k + c] = (float)dx[(long)rows[q] * k + c];
-        return new[] { RelativeError(gds, eds), RelativeError(gda, eda), RelativeError(gdb, edb), RelativeError(gdx, edx) }.Max();
+        var gdx = TourData.Rows<DeviceHalf>(dx, k, rows);
+        return new[] { TourData.RelativeError(gds, eds), TourData.RelativeError(gda, eda), TourData.RelativeError(gdb, edb),
+            TourData.RelativeError(gdx, edx) }.Max();
     }
 
     private static (List<LoraAdapter<DeviceHalf>> Typed, List<LoraAdapter<float>> Host) Adapters(Random random, int k, int n, int[] ranks)
@@ -285,45 +200,22 @@ public sealed class LoraTour : ITourSuite
         int[] ids = [3, 0, 1, -1, 2];
         double adapterBytes = ranks.Sum(r => B * (double)r * (k + n));
         double compulsory = B * ((double)m * k + (double)m * n + (double)n * k) + adapterBytes + 4.0 * m * maxRank;
-        return new TourCase
-        {
-            Op = "lora SGMV forward 4 adapters",
-            Shape = $"M={m} K={k} N={n} r=8..{maxRank}",
-            DType = "f16",
-            Flops = 2.0 * m * n * k + 2.0 * m * maxRank * (k + n),
-            Bytes = compulsory,
-            Setup = context =>
+        return TourCase.Of("lora SGMV forward 4 adapters", $"{sh.Name} r=8..{maxRank}", "f16",
+            flops: 2.0 * m * n * k + 2.0 * m * maxRank * (k + n), bytes: compulsory, setup: d =>
             {
-                var device = context.Device;
                 var random = new Random(5);
-                var x = Operand(random, (long)m * k, 1f);
-                var w = Operand(random, (long)n * k, 0.02f);
+                var (x, w) = (Operand(random, (long)m * k, 1f), Operand(random, (long)n * k, 0.02f));
                 var (typed, host) = Adapters(random, k, n, ranks);
-                var set = LoraAdapterSet<DeviceHalf>.Create(device, k, n, typed);
-                var batch = LoraBatch.FromSegments(device, starts, ids);
+                var set = d.Own(LoraAdapterSet<DeviceHalf>.Create(d.Device, k, n, typed));
+                var batch = d.Own(LoraBatch.FromSegments(d.Device, starts, ids));
                 var dropout = new LoraDropout(P, 77, 1);
-                var xd = device.Upload<DeviceHalf>(x.Typed, m, k);
-                var wd = device.Upload<DeviceHalf>(w.Typed, n, k);
-                var s = device.Allocate<float>(m, set.MaxRank);
-                var y = device.Allocate<DeviceHalf>(m, n);
-                var run = new TourRun
-                {
-                    Launch = () => Kernels.Lora.Lora.SegmentedForward<DeviceHalf>(xd, wd, null, set, batch, dropout, s, y),
-                    Verify = () =>
-                    {
-                        var rows = SpotRows(m);
-                        var expected = new double[rows.Length * n];
-                        LoraReference.SegmentedForwardRows(x.Host, w.Host, [], host, batch.RowAdapters, k, n, dropout, rows, expected);
-                        return RelativeError(Rows(y.ToArray(), n, rows), expected);
-                    },
-                    Bound = 2e-3,
-                    Release = () => { xd.Dispose(); wd.Dispose(); s.Dispose(); y.Dispose(); set.Dispose(); batch.Dispose(); },
-                };
-                run.Notes["segments"] = string.Join("/", starts.Zip(starts.Skip(1), (p, q) => q - p));
-                run.Notes["W reads"] = "1 (one GEMM for all segments)";
-                return run;
-            },
-        };
+                var (xd, wd) = (d.Upload<DeviceHalf>(x.Typed, m, k), d.Upload<DeviceHalf>(w.Typed, n, k));
+                var (s, y) = (d.Allocate<float>(m, set.MaxRank), d.Allocate<DeviceHalf>(m, n));
+                return d.Run(() => Kernels.Lora.Lora.SegmentedForward<DeviceHalf>(xd, wd, null, set, batch, dropout, s, y),
+                    () => SpotError(y, m, n, (rows, e) => LoraReference.SegmentedForwardRows(x.Host, w.Host, [], host, batch.RowAdapters, k, n, dropout, rows, e)),
+                    Bound, ("segments", string.Join("/", starts.Zip(starts.Skip(1), (p, q) => q - p))),
+                    ("W reads", "1 (one GEMM for all segments)"));
+            });
     }
 
     private static TourCase QuantizedCase(Shape sh)
@@ -333,52 +225,28 @@ public sealed class LoraTour : ITourSuite
         // NF4 codes (½ byte) + nested absmax (1 byte per block + 4 bytes per 256 blocks) instead of 2 bytes per weight.
         double weightBytes = (double)n * k / 2 + (double)n * k / blockSize + 4.0 * n * k / blockSize / 256;
         double compulsory = B * ((double)m * k + (double)r * k + (double)n * r + (double)m * n) + weightBytes + 4.0 * m * r;
-        return new TourCase
-        {
-            Op = $"lora QLoRA forward NF4 B={blockSize} r={r} p={P}",
-            Shape = $"M={m} K={k} N={n}",
-            DType = "f16",
-            Flops = 2.0 * m * n * k + 2.0 * m * k * r + 2.0 * m * n * r,
-            Bytes = compulsory,
-            Setup = context =>
+        return TourCase.Of($"lora QLoRA forward NF4 B={blockSize} r={r} p={P}", sh.Name, "f16",
+            flops: 2.0 * m * n * k + 2.0 * m * k * r + 2.0 * m * n * r, bytes: compulsory, setup: d =>
             {
-                var device = context.Device;
                 var random = new Random(13);
-                var x = Operand(random, (long)m * k, 1f);
-                var w = Operand(random, (long)n * k, 0.02f);
-                var a = Operand(random, (long)r * k, 0.02f);
-                var b = Operand(random, (long)n * r, 0.02f);
+                var (x, w, a, b) = (Operand(random, (long)m * k, 1f), Operand(random, (long)n * k, 0.02f),
+                    Operand(random, (long)r * k, 0.02f), Operand(random, (long)n * r, 0.02f));
                 float alpha = 32f / r;
                 var dropout = new LoraDropout(P, 4321, 2);
-                var xd = device.Upload<DeviceHalf>(x.Typed, m, k);
-                var ad = device.Upload<DeviceHalf>(a.Typed, r, k);
-                var bd = device.Upload<DeviceHalf>(b.Typed, n, r);
-                using var wd = device.Upload<DeviceHalf>(w.Typed, (nint)((long)n * k));
-                var q = BlockwiseQuantized.Quantize<DeviceHalf>(wd, CodeBook.NF4, blockSize, nested: true);
-                var s = device.Allocate<float>(m, r);
-                var y = device.Allocate<DeviceHalf>(m, n);
-                var run = new TourRun
+                var (xd, ad, bd) = (d.Upload<DeviceHalf>(x.Typed, m, k), d.Upload<DeviceHalf>(a.Typed, r, k), d.Upload<DeviceHalf>(b.Typed, n, r));
+                BlockwiseQuantized q;
+                using (var wd = d.Device.Upload<DeviceHalf>(w.Typed, (nint)((long)n * k)))
+                    q = d.Own(BlockwiseQuantized.Quantize<DeviceHalf>(wd, CodeBook.NF4, blockSize, nested: true));
+                var (s, y) = (d.Allocate<float>(m, r), d.Allocate<DeviceHalf>(m, n));
+                return d.Run(() => Kernels.Lora.Lora.QuantizedForward<DeviceHalf>(xd, q, ad, bd, null, alpha, dropout, s, y), () =>
                 {
-                    Launch = () => Kernels.Lora.Lora.QuantizedForward<DeviceHalf>(xd, q, ad, bd, null, alpha, dropout, s, y),
-                    Verify = () =>
-                    {
-                        using var wdq = device.Allocate<DeviceHalf>((nint)((long)n * k));
-                        q.Dequantize<DeviceHalf>(wdq);
-                        var wHost = new float[(long)n * k];
-                        ElementTypes.ToFloat<DeviceHalf>(wdq.ToArray(), wHost);
-                        var rows = SpotRows(m);
-                        var expected = new double[rows.Length * n];
-                        LoraReference.ForwardRows(x.Host, wHost, a.Host, b.Host, [], k, n, r, alpha, dropout, rows, expected);
-                        return RelativeError(Rows(y.ToArray(), n, rows), expected);
-                    },
-                    Bound = 2e-3,
-                    Release = () => { xd.Dispose(); ad.Dispose(); bd.Dispose(); q.Dispose(); s.Dispose(); y.Dispose(); },
-                };
-                run.Notes["W bits/weight"] = q.BitsPerElement.ToString("F3");
-                run.Notes["dequantized W in memory"] = "none (producer)";
-                return run;
-            },
-        };
+                    using var wdq = d.Device.Allocate<DeviceHalf>((nint)((long)n * k));
+                    q.Dequantize<DeviceHalf>(wdq);
+                    var wHost = new float[(long)n * k];
+                    ElementTypes.ToFloat<DeviceHalf>(wdq.ToArray(), wHost);
+                    return SpotError(y, m, n, (rows, e) => LoraReference.ForwardRows(x.Host, wHost, a.Host, b.Host, [], k, n, r, alpha, dropout, rows, e));
+                }, Bound, ("W bits/weight", q.BitsPerElement.ToString("F3")), ("dequantized W in memory", "none (producer)"));
+            });
     }
 
     private static TourCase BgmvCase(Shape sh)
@@ -387,45 +255,25 @@ public sealed class LoraTour : ITourSuite
         int adapters = 8;
         var indices = Enumerable.Range(0, m).Select(i => i % 4 == 3 ? -1 : (i * 3) % adapters).ToArray();
         int active = indices.Where(i => i >= 0).Distinct().Count();
-        double compulsory = B * ((double)m * k + 2.0 * m * n) + active * B * (double)r * (k + n);
-        return new TourCase
-        {
-            Op = "lora BGMV decode",
-            Shape = $"M={m} K={k} N={n} r={r}",
-            DType = "f16",
-            Flops = 2.0 * indices.Count(i => i >= 0) * r * (k + n),
-            Bytes = compulsory,
-            Setup = context =>
+        return TourCase.Of("lora BGMV decode", $"{sh.Name} r={r}", "f16",
+            flops: 2.0 * indices.Count(i => i >= 0) * r * (k + n),
+            bytes: B * ((double)m * k + 2.0 * m * n) + active * B * (double)r * (k + n), setup: d =>
             {
-                var device = context.Device;
                 var random = new Random(11);
-                var x = Operand(random, (long)m * k, 1f);
-                var y0 = Operand(random, (long)m * n, 1f);
+                var (x, y0) = (Operand(random, (long)m * k, 1f), Operand(random, (long)m * n, 1f));
                 var (typed, host) = Adapters(random, k, n, Enumerable.Repeat(r, adapters).ToArray());
-                var set = LoraAdapterSet<DeviceHalf>.Create(device, k, n, typed);
-                var batch = LoraBatch.FromTokens(device, indices);
-                var xd = device.Upload<DeviceHalf>(x.Typed, m, k);
-                var y = device.Upload<DeviceHalf>(y0.Typed, m, n);
-                var run = new TourRun
+                var set = d.Own(LoraAdapterSet<DeviceHalf>.Create(d.Device, k, n, typed));
+                var batch = d.Own(LoraBatch.FromTokens(d.Device, indices));
+                var (xd, y) = (d.Upload<DeviceHalf>(x.Typed, m, k), d.Upload<DeviceHalf>(y0.Typed, m, n));
+                return d.Run(() => Kernels.Lora.Lora.Bgmv<DeviceHalf>(xd, set, batch, y), () =>
                 {
-                    Launch = () => Kernels.Lora.Lora.Bgmv<DeviceHalf>(xd, set, batch, y),
-                    Verify = () =>
-                    {
-                        // One launch happened before Verify: y = y0 + delta.
-                        var expected = y0.Host.Select(v => (double)v).ToArray();
-                        LoraReference.Bgmv(x.Host, host, indices, m, k, n, expected);
-                        var got = new float[(long)m * n];
-                        ElementTypes.ToFloat<DeviceHalf>(y.ToArray(), got);
-                        double err = RelativeError(got, expected);
-                        y.CopyFrom(y0.Typed); // timing launches keep adding; reset to keep values finite
-                        return err;
-                    },
-                    Bound = 2e-3,
-                    Release = () => { xd.Dispose(); y.Dispose(); set.Dispose(); batch.Dispose(); },
-                };
-                run.Notes["no-adapter rows"] = indices.Count(i => i < 0).ToString();
-                return run;
-            },
-        };
+                    // One launch happened before Verify: y = y0 + delta.
+                    var expected = y0.Host.Select(v => (double)v).ToArray();
+                    LoraReference.Bgmv(x.Host, host, indices, m, k, n, expected);
+                    double err = TourData.RelativeError<DeviceHalf>(y.ToArray(), expected);
+                    y.CopyFrom(y0.Typed); // timing launches keep adding; reset to keep values finite
+                    return err;
+                }, Bound, ("no-adapter rows", indices.Count(i => i < 0).ToString()));
+            });
     }
 }

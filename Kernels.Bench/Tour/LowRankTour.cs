@@ -1,6 +1,6 @@
 using Kernels.LowRank;
-using Kernels.Runtime;
 using Kernels.Tensors;
+using DeviceHalf = ILGPU.Half;
 
 namespace Kernels.Bench.Tour;
 
@@ -14,6 +14,8 @@ public sealed class LowRankTour : ITourSuite
     /// <inheritdoc />
     public string Family => "LowRank";
 
+    private const double F32Bound = 1e-5, F16Bound = 2e-3;
+
     /// <inheritdoc />
     public IEnumerable<TourCase> Cases(TourContext context)
     {
@@ -22,37 +24,17 @@ public sealed class LowRankTour : ITourSuite
         int m = full ? 11008 : 48, n = full ? 4096 : 16, r = full ? 128 : 4;
         string shape = $"m={m} n={n} r={r}";
         // GaLore's std rule on an m ≥ n gradient: Right projector Q (r×n), R = G·Qᵀ (m×r).
-        yield return new TourCase
-        {
-            Op = "galore project G·Qᵀ", Shape = shape, DType = "f32",
-            Flops = 2.0 * m * n * r, Bytes = 4.0 * ((double)m * n + (double)r * n + (double)m * r),
-            Setup = ctx => ProjectRun(ctx.Device, m, n, r),
-        };
-        yield return new TourCase
-        {
-            Op = "galore back-project N·Q", Shape = shape, DType = "f32",
-            Flops = 2.0 * m * n * r, Bytes = 4.0 * ((double)m * r + (double)r * n + (double)m * n),
-            Setup = ctx => BackRun(ctx.Device, m, n, r, fused: false),
-        };
-        yield return new TourCase
-        {
-            Op = "galore fused apply W-=lr·s·N·Q", Shape = shape, DType = "f32",
-            Flops = 2.0 * m * n * r + 2.0 * m * n, Bytes = 4.0 * ((double)m * r + (double)r * n + 2.0 * m * n),
-            Setup = ctx => BackRun(ctx.Device, m, n, r, fused: true),
-        };
-        yield return new TourCase
-        {
-            Op = "subspace warm iteration (1 it)", Shape = shape, DType = "f32",
-            Flops = 4.0 * m * n * r + 6.0 * Math.Max(m, n) * (double)r * r, Bytes = 2.0 * 4.0 * m * n,
-            Setup = ctx => SubspaceRun(ctx.Device, m, n, r, randomized: false),
-        };
+        yield return TourCase.Of("galore project G·Qᵀ", shape, "f32", 2.0 * m * n * r, 4.0 * ((double)m * n + (double)r * n + (double)m * r),
+            d => Project(d, m, n, r));
+        yield return TourCase.Of("galore back-project N·Q", shape, "f32", 2.0 * m * n * r, 4.0 * ((double)m * r + (double)r * n + (double)m * n),
+            d => Back(d, m, n, r, fused: false));
+        yield return TourCase.Of("galore fused apply W-=lr·s·N·Q", shape, "f32", 2.0 * m * n * r + 2.0 * m * n,
+            4.0 * ((double)m * r + (double)r * n + 2.0 * m * n), d => Back(d, m, n, r, fused: true));
+        yield return TourCase.Of("subspace warm iteration (1 it)", shape, "f32", 4.0 * m * n * r + 6.0 * Math.Max(m, n) * (double)r * r,
+            2.0 * 4.0 * m * n, d => Subspace(d, m, n, r, randomized: false));
         int l = r + 8, q = 2;
-        yield return new TourCase
-        {
-            Op = "randomized svd (q=2, l=r+8)", Shape = shape, DType = "f32",
-            Flops = 2.0 * m * n * l * (2 * q + 2) + 2.0 * ((double)m + n) * l * l, Bytes = (2 * q + 2) * 4.0 * m * n,
-            Setup = ctx => SubspaceRun(ctx.Device, m, n, r, randomized: true),
-        };
+        yield return TourCase.Of("randomized svd (q=2, l=r+8)", shape, "f32", 2.0 * m * n * l * (2 * q + 2) + 2.0 * ((double)m + n) * l * l,
+            (2 * q + 2) * 4.0 * m * n, d => Subspace(d, m, n, r, randomized: true));
 
         // y = ((x·V)⊙s)·Uᵀ + bias, f16: one-pass at r = 64, two-stage (tile engine) above 128.
         int sm = full ? 8192 : 32, sk = full ? 4096 : 32, sn = full ? 4096 : 32;
@@ -63,215 +45,91 @@ public sealed class LowRankTour : ITourSuite
             bool twoStage = LowRankProduct.PathFor(rank) == StreamMatmulPath.TwoStage;
             double bytes = 2.0 * ((double)sm * sk + (double)sm * sn + (double)rank * (sk + sn) + sn) + 4.0 * rank
                 + (twoStage ? 2.0 * 2.0 * sm * rank : 0);
-            yield return new TourCase
-            {
-                Op = twoStage ? "stream matmul (two-stage)" : "stream matmul (one-pass)",
-                Shape = $"M={sm} K={sk} N={sn} r={rank}", DType = "f16",
-                Flops = 2.0 * sm * sk * rank + 2.0 * sm * sn * rank, Bytes = bytes,
-                Setup = ctx => StreamRun(ctx.Device, sm, sk, sn, rank),
-            };
+            yield return TourCase.Of(twoStage ? "stream matmul (two-stage)" : "stream matmul (one-pass)", $"M={sm} K={sk} N={sn} r={rank}", "f16",
+                2.0 * sm * sk * rank + 2.0 * sm * sn * rank, bytes, d => Stream(d, sm, sk, sn, rank));
         }
-        yield return FfnCase(full);
+        int fm = full ? 8192 : 16, r1 = full ? 128 : 8, fd = full ? 11008 : 40, r2 = full ? 128 : 8, h = full ? 4096 : 24;
+        yield return TourCase.Of("stream ffn gelu (hidden on chip)", $"M={fm} R1={r1} D={fd} R2={r2} H={h}", "f16",
+            2.0 * fm * ((double)r1 * fd + (double)fd * r2 + (double)r2 * h),
+            2.0 * fm * (r1 + h) + 2.0 * ((double)r1 * fd + (double)fd * r2 + (double)r2 * h + fd + h), d => Ffn(d, fm, r1, fd, r2, h));
     }
 
-    private static TourCase FfnCase(bool full)
-    {
-        int m = full ? 8192 : 16, r1 = full ? 128 : 8, d = full ? 11008 : 40, r2 = full ? 128 : 8, h = full ? 4096 : 24;
-        return new TourCase
-        {
-            Op = "stream ffn gelu (hidden on chip)", Shape = $"M={m} R1={r1} D={d} R2={r2} H={h}", DType = "f16",
-            Flops = 2.0 * m * ((double)r1 * d + (double)d * r2 + (double)r2 * h),
-            Bytes = 2.0 * m * (r1 + h) + 2.0 * ((double)r1 * d + (double)d * r2 + (double)r2 * h + d + h),
-            Setup = ctx => FfnRun(ctx.Device, m, r1, d, r2, h),
-        };
-    }
-
-    private static TourRun FfnRun(ComputeDevice device, int m, int r1, int d, int r2, int h)
-    {
-        static float[] Round(float[] a) => ElementTypes.FromFloat<ILGPU.Half>(a).Select(v => (float)v).ToArray();
-        var x = Round(Gaussian(21, (long)m * r1));
-        var v1 = Round(Gaussian(22, (long)r1 * d, 1f / MathF.Sqrt(r1)));
-        var b1 = Round(Gaussian(23, d, 0.2f));
-        var u2 = Round(Gaussian(24, (long)d * r2, 1f / MathF.Sqrt(d)));
-        var v2 = Round(Gaussian(25, (long)r2 * h, 1f / MathF.Sqrt(r2)));
-        var b2 = Round(Gaussian(26, h, 0.1f));
-        var dx = device.Upload(ElementTypes.FromFloat<ILGPU.Half>(x), m, r1);
-        var dv1 = device.Upload(ElementTypes.FromFloat<ILGPU.Half>(v1), r1, d);
-        var db1 = device.Upload(ElementTypes.FromFloat<ILGPU.Half>(b1), d);
-        var du2 = device.Upload(ElementTypes.FromFloat<ILGPU.Half>(u2), d, r2);
-        var dv2 = device.Upload(ElementTypes.FromFloat<ILGPU.Half>(v2), r2, h);
-        var db2 = device.Upload(ElementTypes.FromFloat<ILGPU.Half>(b2), h);
-        var dy = device.Allocate<ILGPU.Half>(m, h);
-        var run = new TourRun
-        {
-            Launch = () => LowRankProduct.StreamFfn<ILGPU.Half>(dx, dv1, db1, du2, dv2, db2, FfnActivation.Gelu, dy),
-            Verify = () =>
-            {
-                var got = dy.ToArray();
-                var rows = SampleRows(m);
-                var a = new float[rows.Length * h];
-                var e = new double[rows.Length * h];
-                foreach (var (i, at) in rows.Select((i, at) => (i, at)))
-                {
-                    var yi = LowRankReference.StreamFfn(x.AsSpan(i * r1, r1), v1, b1, u2, v2, b2, FfnActivation.Gelu, 1, r1, d, r2, h);
-                    for (int j = 0; j < h; j++)
-                    {
-                        e[at * h + j] = yi[j];
-                        a[at * h + j] = (float)got[(long)i * h + j];
-                    }
-                }
-                return RelativeError(a, e);
-            },
-            Bound = 2e-3,
-            Release = () => { dx.Dispose(); dv1.Dispose(); db1.Dispose(); du2.Dispose(); dv2.Dispose(); db2.Dispose(); dy.Dispose(); },
-        };
-        run.Notes["workspace"] = "none (M×D hidden and M×R2 never stored)";
-        return run;
-    }
-
-    private static TourRun StreamRun(ComputeDevice device, int m, int k, int n, int r)
-    {
-        static float[] Round(float[] a) => ElementTypes.FromFloat<ILGPU.Half>(a).Select(h => (float)h).ToArray();
-        var x = Round(Gaussian(11, (long)m * k));
-        var v = Round(Gaussian(12, (long)k * r, 1f / MathF.Sqrt(k)));
-        var s = Gaussian(13, r).Select(z => 1f + 0.25f * MathF.Abs(z)).ToArray();
-        var u = Round(Gaussian(14, (long)n * r, 1f / MathF.Sqrt(r)));
-        var b = Round(Gaussian(15, n, 0.1f));
-        var dx = device.Upload(ElementTypes.FromFloat<ILGPU.Half>(x), m, k);
-        var dv = device.Upload(ElementTypes.FromFloat<ILGPU.Half>(v), k, r);
-        var ds = device.Upload<float>(s, r);
-        var du = device.Upload(ElementTypes.FromFloat<ILGPU.Half>(u), n, r);
-        var db = device.Upload(ElementTypes.FromFloat<ILGPU.Half>(b), n);
-        var dy = device.Allocate<ILGPU.Half>(m, n);
-        var run = new TourRun
-        {
-            Launch = () => LowRankProduct.StreamMatmul<ILGPU.Half>(dx, dv, ds, du, db, dy),
-            Verify = () =>
-            {
-                var got = dy.ToArray();
-                var rows = SampleRows(m);
-                var a = new float[rows.Length * n];
-                var e = new double[rows.Length * n];
-                foreach (var (i, at) in rows.Select((i, at) => (i, at)))
-                {
-                    var yi = LowRankReference.StreamMatmul(x.AsSpan((int)((long)i * k), k), v, s, u, b, 1, k, n, r);
-                    for (int j = 0; j < n; j++)
-                    {
-                        e[at * n + j] = yi[j];
-                        a[at * n + j] = (float)got[(long)i * n + j];
-                    }
-                }
-                return RelativeError(a, e);
-            },
-            Bound = 2e-3,
-            Release = () => { dx.Dispose(); dv.Dispose(); ds.Dispose(); du.Dispose(); db.Dispose(); dy.Dispose(); },
-        };
-        run.Notes["path"] = LowRankProduct.PathFor(r).ToString();
-        run.Notes["products"] = "mma.sync, T rounded to f16";
-        run.Notes["workspace"] = LowRankProduct.WorkspaceElements(m, r) == 0 ? "none" : $"M×r = {LowRankProduct.WorkspaceElements(m, r)} f16";
-        return run;
-    }
-
+    /// <summary>Normals from seed <paramref name="seed"/>, scaled by <paramref name="std"/> in f32.</summary>
     private static float[] Gaussian(int seed, long count, float std = 1f)
     {
-        var rng = new Random(seed);
-        var x = new float[count];
-        for (long i = 0; i < count; i++)
-        {
-            double u1 = 1.0 - rng.NextDouble(), u2 = rng.NextDouble();
-            x[i] = std * (float)(Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
-        }
+        var x = TourData.Normal(new Random(seed), count);
+        for (long i = 0; i < count; i++) x[i] = std * x[i];
         return x;
     }
 
-    private static double RelativeError(float[] actual, double[] expected)
-    {
-        double num = 0, den = 0;
-        for (int i = 0; i < actual.Length; i++)
-        {
-            if (!float.IsFinite(actual[i])) return double.PositiveInfinity;
-            double d = actual[i] - expected[i];
-            num += d * d;
-            den += expected[i] * expected[i];
-        }
-        return Math.Sqrt(num / Math.Max(den, double.MinValue));
-    }
+    /// <summary><see cref="Gaussian"/> values rounded to f16 (the device copy) and widened back (the reference's).</summary>
+    private static Operand<DeviceHalf> Half(int seed, long count, float std = 1f) => Operand<DeviceHalf>.From(Gaussian(seed, count, std));
 
     /// <summary>Rows of a sample checked against the f64 reference: full-size references would take minutes on the host.</summary>
     private static int[] SampleRows(int m) => m <= 256 ? Enumerable.Range(0, m).ToArray() : Enumerable.Range(0, 64).Select(i => (int)((long)i * (m - 1) / 63)).ToArray();
 
-    private static TourRun ProjectRun(ComputeDevice device, int m, int n, int r)
+    private static TourRun Ffn(TourBuffers d, int m, int r1, int dim, int r2, int h)
     {
-        var g = Gaussian(1, (long)m * n);
-        var q = Gaussian(2, (long)r * n);
-        var dg = device.Upload<float>(g, m, n);
-        var dq = device.Upload<float>(q, r, n);
-        var dr = device.Allocate<float>(m, r);
-        return new TourRun
-        {
-            Launch = () => GaLore.Project(dg, dq, ProjectionSide.Right, dr),
-            Verify = () =>
-            {
-                var got = dr.ToArray();
-                var rows = SampleRows(m);
-                var a = new float[rows.Length * r];
-                var e = new double[rows.Length * r];
-                foreach (var (i, at) in rows.Select((i, at) => (i, at)))
-                    for (int k = 0; k < r; k++)
-                    {
-                        double s = 0;
-                        for (int j = 0; j < n; j++) s += (double)g[(long)i * n + j] * q[(long)k * n + j];
-                        e[at * r + k] = s;
-                        a[at * r + k] = got[i * r + k];
-                    }
-                return RelativeError(a, e);
-            },
-            Bound = 1e-5,
-            Notes = { ["splits"] = KernelsInfo.Splits(device, m, r, n).ToString() },
-            Release = () => { dg.Dispose(); dq.Dispose(); dr.Dispose(); },
-        };
+        var (x, v1, b1, u2, v2, b2) = (Half(21, (long)m * r1), Half(22, (long)r1 * dim, 1f / MathF.Sqrt(r1)), Half(23, dim, 0.2f),
+            Half(24, (long)dim * r2, 1f / MathF.Sqrt(dim)), Half(25, (long)r2 * h, 1f / MathF.Sqrt(r2)), Half(26, h, 0.1f));
+        var (dx, dv1, db1) = (d.Upload<DeviceHalf>(x.Typed, m, r1), d.Upload<DeviceHalf>(v1.Typed, r1, dim), d.Upload<DeviceHalf>(b1.Typed, dim));
+        var (du2, dv2, db2) = (d.Upload<DeviceHalf>(u2.Typed, dim, r2), d.Upload<DeviceHalf>(v2.Typed, r2, h), d.Upload<DeviceHalf>(b2.Typed, h));
+        var dy = d.Allocate<DeviceHalf>(m, h);
+        return d.Run(() => LowRankProduct.StreamFfn<DeviceHalf>(dx, dv1, db1, du2, dv2, db2, FfnActivation.Gelu, dy),
+            () => TourData.RowError<DeviceHalf>(dy.ToArray(), h, SampleRows(m), i => LowRankReference.StreamFfn(
+                x.Host.AsSpan(i * r1, r1), v1.Host, b1.Host, u2.Host, v2.Host, b2.Host, FfnActivation.Gelu, 1, r1, dim, r2, h)),
+            F16Bound, ("workspace", "none (M×D hidden and M×R2 never stored)"));
     }
 
-    private static TourRun BackRun(ComputeDevice device, int m, int n, int r, bool fused)
+    private static TourRun Stream(TourBuffers d, int m, int k, int n, int r)
     {
-        var low = Gaussian(3, (long)m * r);
-        var q = Gaussian(4, (long)r * n);
-        var w = Gaussian(5, (long)m * n);
-        var dn = device.Upload<float>(low, m, r);
-        var dq = device.Upload<float>(q, r, n);
-        var dw = device.Upload<float>(w, m, n);
+        var (x, v) = (Half(11, (long)m * k), Half(12, (long)k * r, 1f / MathF.Sqrt(k)));
+        var s = Gaussian(13, r).Select(z => 1f + 0.25f * MathF.Abs(z)).ToArray();
+        var (u, b) = (Half(14, (long)n * r, 1f / MathF.Sqrt(r)), Half(15, n, 0.1f));
+        var (dx, dv, ds) = (d.Upload<DeviceHalf>(x.Typed, m, k), d.Upload<DeviceHalf>(v.Typed, k, r), d.Upload<float>(s, r));
+        var (du, db, dy) = (d.Upload<DeviceHalf>(u.Typed, n, r), d.Upload<DeviceHalf>(b.Typed, n), d.Allocate<DeviceHalf>(m, n));
+        long workspace = LowRankProduct.WorkspaceElements(m, r);
+        return d.Run(() => LowRankProduct.StreamMatmul<DeviceHalf>(dx, dv, ds, du, db, dy),
+            () => TourData.RowError<DeviceHalf>(dy.ToArray(), n, SampleRows(m), i => LowRankReference.StreamMatmul(
+                x.Host.AsSpan((int)((long)i * k), k), v.Host, s, u.Host, b.Host, 1, k, n, r)),
+            F16Bound, ("path", LowRankProduct.PathFor(r).ToString()), ("products", "mma.sync, T rounded to f16"),
+            ("workspace", workspace == 0 ? "none" : $"M×r = {workspace} f16"));
+    }
+
+    private static TourRun Project(TourBuffers d, int m, int n, int r)
+    {
+        var (g, q) = (Gaussian(1, (long)m * n), Gaussian(2, (long)r * n));
+        var (dg, dq, dr) = (d.Upload<float>(g, m, n), d.Upload<float>(q, r, n), d.Allocate<float>(m, r));
+        return d.Run(() => GaLore.Project(dg, dq, ProjectionSide.Right, dr),
+            () => TourData.RowError<float>(dr.ToArray(), r, SampleRows(m), i => Enumerable.Range(0, r).Select(k =>
+            {
+                double s = 0;
+                for (int j = 0; j < n; j++) s += (double)g[(long)i * n + j] * q[(long)k * n + j];
+                return s;
+            }).ToArray()),
+            F32Bound, ("splits", SimtGemm.SplitsFor(d.Device, m, r, n).ToString()));
+    }
+
+    private static TourRun Back(TourBuffers d, int m, int n, int r, bool fused)
+    {
+        var (low, q, w) = (Gaussian(3, (long)m * r), Gaussian(4, (long)r * n), Gaussian(5, (long)m * n));
+        var (dn, dq, dw) = (d.Upload<float>(low, m, r), d.Upload<float>(q, r, n), d.Upload<float>(w, m, n));
         const float lr = 1e-3f, scale = 0.25f;
-        return new TourRun
+        return d.Run(() =>
         {
-            Launch = () =>
+            if (fused)
             {
-                if (fused)
-                {
-                    dw.CopyFrom(w); // the fused apply updates W in place; restore it so every launch does the same work
-                    GaLore.ApplyUpdate(dn, dq, ProjectionSide.Right, lr, scale, dw);
-                }
-                else GaLore.BackProject(dn, dq, ProjectionSide.Right, scale, dw);
-            },
-            Verify = () =>
-            {
-                var got = dw.ToArray();
-                var rows = SampleRows(m);
-                var a = new float[rows.Length * n];
-                var e = new double[rows.Length * n];
-                foreach (var (i, at) in rows.Select((i, at) => (i, at)))
-                    for (int j = 0; j < n; j++)
-                    {
-                        double s = 0;
-                        for (int k = 0; k < r; k++) s += (double)low[(long)i * r + k] * q[(long)k * n + j];
-                        e[at * n + j] = fused ? w[(long)i * n + j] - (double)lr * scale * s : scale * s;
-                        a[at * n + j] = got[(long)i * n + j];
-                    }
-                return RelativeError(a, e);
-            },
-            Bound = 1e-5,
-            Notes = { ["path"] = fused ? "GEMM epilogue folds into W (no m×n temporary)" : "GEMM, K=r unsplit" },
-            Release = () => { dn.Dispose(); dq.Dispose(); dw.Dispose(); },
-        };
+                dw.CopyFrom(w); // the fused apply updates W in place; restore it so every launch does the same work
+                GaLore.ApplyUpdate(dn, dq, ProjectionSide.Right, lr, scale, dw);
+            }
+            else GaLore.BackProject(dn, dq, ProjectionSide.Right, scale, dw);
+        }, () => TourData.RowError<float>(dw.ToArray(), n, SampleRows(m), i => Enumerable.Range(0, n).Select(j =>
+        {
+            double s = 0;
+            for (int k = 0; k < r; k++) s += (double)low[(long)i * r + k] * q[(long)k * n + j];
+            return fused ? w[(long)i * n + j] - (double)lr * scale * s : scale * s;
+        }).ToArray()),
+            F32Bound, ("path", fused ? "GEMM epilogue folds into W (no m×n temporary)" : "GEMM, K=r unsplit"));
     }
 
     /// <summary>
@@ -279,7 +137,7 @@ public sealed class LowRankTour : ITourSuite
     /// exact top-r energy √(Σσ²) is known without a full SVD. The row verifies ‖QQᵀ − I‖_F ≤ 1e-5 and (as a hard
     /// condition) captured energy ≥ 99 % of the optimum; the warm iteration starts from a perturbed exact basis.
     /// </summary>
-    private static TourRun SubspaceRun(ComputeDevice device, int m, int n, int r, bool randomized)
+    private static TourRun Subspace(TourBuffers d, int m, int n, int r, bool randomized)
     {
         int k = Math.Min(2 * r + 16, Math.Min(m, n));
         var sigma = new double[k];
@@ -292,13 +150,13 @@ public sealed class LowRankTour : ITourSuite
         var vt = new float[(long)k * n];
         for (long j = 0; j < n; j++)
             for (int p = 0; p < k; p++) vt[p * n + j] = (float)v[j * k + p];
-        var dg = device.Allocate<float>(m, n);
-        using (var dus = device.Upload<float>(us, m, k))
-        using (var dvt = device.Upload<float>(vt, k, n))
+        var dg = d.Allocate<float>(m, n);
+        using (var dus = d.Device.Upload<float>(us, m, k))
+        using (var dvt = d.Device.Upload<float>(vt, k, n))
         {
             // G = (U·Σ)·Vᵀ with the library's own f32 GEMM (as GaLore's back-projection: "projector" Vᵀ, r = k).
             GaLore.BackProject(dus, dvt, ProjectionSide.Right, 1f, dg);
-            device.Synchronize();
+            d.Device.Synchronize();
         }
         double optimum = Math.Sqrt(sigma.Take(r).Sum(s => s * s));
         // Right side (m ≥ n): Q is r×n with orthonormal rows.
@@ -306,46 +164,36 @@ public sealed class LowRankTour : ITourSuite
         var jitter = Gaussian(9, (long)r * n, 0.02f);
         for (int p = 0; p < r; p++)
             for (long j = 0; j < n; j++) q0[p * n + j] = (float)v[j * k + p] + jitter[p * n + j] / MathF.Sqrt(n);
-        var basis = device.Upload<float>(q0, r, n);
-        var projected = device.Allocate<float>(m, r);
+        var (basis, projected) = (d.Upload<float>(q0, r, n), d.Allocate<float>(m, r));
         var values = new float[r];
-        var run = new TourRun
+        return d.Run(() =>
         {
-            Launch = () =>
+            if (randomized) Kernels.LowRank.Subspace.RandomizedSvd(dg, ProjectionSide.Right, 2, 8, 42, basis, values);
+            else
             {
-                if (randomized) Subspace.RandomizedSvd(dg, ProjectionSide.Right, 2, 8, 42, basis, values);
-                else
+                basis.CopyFrom(q0); // every launch refines the same stale basis
+                Kernels.LowRank.Subspace.WarmIterate(dg, ProjectionSide.Right, 1, basis);
+            }
+        }, () =>
+        {
+            var b = basis.ToArray();
+            double orth = 0;
+            for (int p = 0; p < r; p++)
+                for (int s = 0; s < r; s++)
                 {
-                    basis.CopyFrom(q0); // every launch refines the same stale basis
-                    Subspace.WarmIterate(dg, ProjectionSide.Right, 1, basis);
+                    double dot = 0;
+                    for (long j = 0; j < n; j++) dot += (double)b[p * n + j] * b[s * n + j];
+                    double e = dot - (p == s ? 1 : 0);
+                    orth += e * e;
                 }
-            },
-            Verify = () =>
-            {
-                var b = basis.ToArray();
-                double orth = 0;
-                for (int p = 0; p < r; p++)
-                    for (int s = 0; s < r; s++)
-                    {
-                        double dot = 0;
-                        for (long j = 0; j < n; j++) dot += (double)b[p * n + j] * b[s * n + j];
-                        double d = dot - (p == s ? 1 : 0);
-                        orth += d * d;
-                    }
-                GaLore.Project(dg, basis, ProjectionSide.Right, projected);
-                double energy = Math.Sqrt(projected.ToArray().Sum(x => (double)x * x));
-                double ratio = energy / optimum;
-                double sigmaErr = 0;
-                if (randomized)
-                    for (int i = 0; i < r; i++) sigmaErr = Math.Max(sigmaErr, Math.Abs(values[i] - sigma[i]) / sigma[0]);
-                return ratio >= 0.99 && ratio <= 1 + 1e-5 && sigmaErr <= 1e-3 ? Math.Sqrt(orth) : double.PositiveInfinity;
-            },
-            Bound = 1e-5,
-            Release = () => { dg.Dispose(); basis.Dispose(); projected.Dispose(); },
-        };
-        run.Notes["ortho"] = "CholeskyQR2, host f64 l×l";
-        run.Notes["side"] = "Right (Q r×n)";
-        return run;
+            GaLore.Project(dg, basis, ProjectionSide.Right, projected);
+            double energy = Math.Sqrt(projected.ToArray().Sum(x => (double)x * x));
+            double ratio = energy / optimum;
+            double sigmaErr = 0;
+            if (randomized)
+                for (int i = 0; i < r; i++) sigmaErr = Math.Max(sigmaErr, Math.Abs(values[i] - sigma[i]) / sigma[0]);
+            return ratio >= 0.99 && ratio <= 1 + 1e-5 && sigmaErr <= 1e-3 ? Math.Sqrt(orth) : double.PositiveInfinity;
+        }, F32Bound, ("ortho", "CholeskyQR2, host f64 l×l"), ("side", "Right (Q r×n)"));
     }
 
     /// <summary>Random orthonormal columns (row-major m×k): Gaussian columns through the reference's Gram–Schmidt.</summary>
@@ -356,10 +204,5 @@ public sealed class LowRankTour : ITourSuite
         for (long i = 0; i < q.Length; i++) q[i] = g[i];
         LowRankReference.Orthonormalize(q, m, k);
         return q;
-    }
-
-    private static class KernelsInfo
-    {
-        public static int Splits(ComputeDevice device, int m, int n, int k) => SimtGemm.SplitsFor(device, m, n, k);
     }
 }

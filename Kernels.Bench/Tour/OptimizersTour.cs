@@ -1,5 +1,4 @@
 using Kernels.Optimizers;
-using Kernels.Runtime;
 using Kernels.Tensors;
 
 namespace Kernels.Bench.Tour;
@@ -34,39 +33,26 @@ public sealed class OptimizersTour : ITourSuite
         int size = ElementTypes.Size(ElementTypes.Of<T>());
         int states = kind.StateCount();
         double blocks = Math.Ceiling((double)n / BlockSize);
-        return new TourCase
-        {
-            Op = $"{kind} 8-bit step B={BlockSize}",
-            Shape = n.ToString(),
-            DType = ElementTypes.Name<T>(),
-            Flops = (kind == OptimizerKind.Lion ? 9.0 : 14.0) * n, // the f32 update only; the code search is compares
-            Bytes = n * (3.0 * size + 2.0 * states) + 2.0 * states * 4 * blocks,
-            Setup = context => Setup<T>(context.Device, kind, n),
-        };
+        return TourCase.Of($"{kind} 8-bit step B={BlockSize}", n.ToString(), ElementTypes.Name<T>(),
+            (kind == OptimizerKind.Lion ? 9.0 : 14.0) * n, // the f32 update only; the code search is compares
+            n * (3.0 * size + 2.0 * states) + 2.0 * states * 4 * blocks, d => Setup<T>(d, kind, n));
     }
 
-    private static TourRun Setup<T>(ComputeDevice device, OptimizerKind kind, long n) where T : unmanaged
+    private static TourRun Setup<T>(TourBuffers d, OptimizerKind kind, long n) where T : unmanaged
     {
         var settings = OptimizerSettings.Defaults(kind, kind == OptimizerKind.Lion ? 1e-4f : 1e-3f);
         var p0 = Fill<T>(n, 0.1f, 1);
         var g0 = Fill<T>(n, 0.01f, 2);
-        var p = device.Upload<T>(p0, (nint)n);
-        var g = device.Upload<T>(g0, (nint)n);
-        var state = Optimizer8BitState.Create(device, kind, n, BlockSize);
+        var p = d.Upload<T>(p0, (nint)n);
+        var g = d.Upload<T>(g0, (nint)n);
+        var state = d.Own(Optimizer8BitState.Create(d.Device, kind, n, BlockSize));
         int prefix = (int)Math.Min(n, VerifiedPrefix);
         var refState = Optimizer8BitState.ZeroSnapshot(kind, prefix, BlockSize, quantized: true);
         var refP = p0.AsSpan(0, prefix).ToArray();
         Optimizer8BitReference.Step<T, T>(g0.AsSpan(0, prefix), refState, settings, 1, refP);
         long step = 0;
-        var run = new TourRun
-        {
-            Launch = () => Optimizer8Bit.Step<T, T>(g, state, settings, ++step, p),
-            Verify = () => Verify(state, p, refState, refP, prefix),
-            Bound = 1e-5,
-            Release = () => { p.Dispose(); g.Dispose(); state.Dispose(); },
-        };
-        run.Notes["state bytes/param"] = ((double)state.ByteLength / n).ToString("F3");
-        return run;
+        return d.Run(() => Optimizer8Bit.Step<T, T>(g, state, settings, ++step, p), () => Verify(state, p, refState, refP, prefix),
+            1e-5, ("state bytes/param", ((double)state.ByteLength / n).ToString("F3")));
     }
 
     private static double Verify<T>(Optimizer8BitState state, DeviceTensor<T> p, Optimizer8BitStateSnapshot refState,

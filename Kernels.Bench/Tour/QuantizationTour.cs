@@ -1,5 +1,4 @@
 using Kernels.Quantization;
-using Kernels.Runtime;
 using Kernels.Tensors;
 using DeviceHalf = ILGPU.Half;
 
@@ -50,87 +49,38 @@ public sealed class QuantizationTour : ITourSuite
     private static double Bytes<T>(CodeBook map, int b, long n) where T : unmanaged =>
         (double)n * ElementTypes.Size(ElementTypes.Of<T>()) + Blockwise.CodeBytes(n, map) + 4.0 * Blockwise.BlockCount(n, b);
 
-    private static TourCase QuantizeCase<T>(CodeBook map, int b, long n) where T : unmanaged => new()
-    {
-        Op = $"quantize {Name(map)} B={b}",
-        Shape = n.ToString(),
-        DType = ElementTypes.Name<T>(),
-        Flops = 0,
-        Bytes = Bytes<T>(map, b, n),
-        Setup = context =>
+    private static TourCase QuantizeCase<T>(CodeBook map, int b, long n) where T : unmanaged =>
+        TourCase.Of($"quantize {Name(map)} B={b}", n.ToString(), ElementTypes.Name<T>(), 0, Bytes<T>(map, b, n), d =>
         {
-            var device = context.Device;
             var host = ElementTypes.FromFloat<T>(Weights(n));
-            var x = device.Upload<T>(host);
-            var codes = device.Allocate<byte>((nint)Blockwise.CodeBytes(n, map));
-            var absmax = device.Allocate<float>((nint)Blockwise.BlockCount(n, b));
-            var run = new TourRun
+            var x = d.Upload<T>(host);
+            var (codes, absmax) = (d.Allocate<byte>((nint)Blockwise.CodeBytes(n, map)), d.Allocate<float>((nint)Blockwise.BlockCount(n, b)));
+            return d.Run(() => Blockwise.Quantize<T>(x, map, b, codes, absmax), () =>
             {
-                Launch = () => Blockwise.Quantize<T>(x, map, b, codes, absmax),
-                Verify = () =>
-                {
-                    var (refCodes, refAbsmax) = BlockwiseReference.Quantize<T>(host, map, b);
-                    return codes.ToArray().AsSpan().SequenceEqual(refCodes) && absmax.ToArray().AsSpan().SequenceEqual(refAbsmax)
-                        ? 0 : double.PositiveInfinity;
-                },
-                Bound = 0,
-                Release = () => { x.Dispose(); codes.Dispose(); absmax.Dispose(); },
-            };
-            run.Notes["bits/elem"] = (8.0 * (Blockwise.CodeBytes(n, map) + 4.0 * Blockwise.BlockCount(n, b)) / n).ToString("F3");
-            return run;
-        },
-    };
+                var (refCodes, refAbsmax) = BlockwiseReference.Quantize<T>(host, map, b);
+                return codes.ToArray().AsSpan().SequenceEqual(refCodes) && absmax.ToArray().AsSpan().SequenceEqual(refAbsmax)
+                    ? 0 : double.PositiveInfinity;
+            }, 0, ("bits/elem", (8.0 * (Blockwise.CodeBytes(n, map) + 4.0 * Blockwise.BlockCount(n, b)) / n).ToString("F3")));
+        });
 
-    private static TourCase DequantizeCase<T>(CodeBook map, int b, long n) where T : unmanaged => new()
-    {
-        Op = $"dequantize {Name(map)} B={b}",
-        Shape = n.ToString(),
-        DType = ElementTypes.Name<T>(),
-        Flops = n, // one multiply per element
-        Bytes = Bytes<T>(map, b, n),
-        Setup = context =>
+    private static TourCase DequantizeCase<T>(CodeBook map, int b, long n) where T : unmanaged =>
+        TourCase.Of($"dequantize {Name(map)} B={b}", n.ToString(), ElementTypes.Name<T>(), n /* one multiply per element */,
+            Bytes<T>(map, b, n), d =>
         {
-            var device = context.Device;
             var weights = Weights(n);
             var (hostCodes, hostAbsmax) = BlockwiseReference.Quantize<float>(weights, map, b);
-            var codes = device.Upload<byte>(hostCodes);
-            var absmax = device.Upload<float>(hostAbsmax);
-            var y = device.Allocate<T>((nint)n);
-            var run = new TourRun
-            {
-                Launch = () => Blockwise.Dequantize<T>(codes, absmax, map, b, y),
-                Verify = () =>
-                {
-                    var expected = new T[n];
-                    BlockwiseReference.Dequantize<T>(hostCodes, hostAbsmax, map, b, expected);
-                    var got = y.ToArray();
-                    var e = new float[n];
-                    ElementTypes.ToFloat<T>(expected, e);
-                    var g = new float[n];
-                    ElementTypes.ToFloat<T>(got, g);
-                    return RelativeError(g, e);
-                },
-                Bound = typeof(T) == typeof(float) ? 1e-5 : 2e-3,
-                Release = () => { codes.Dispose(); absmax.Dispose(); y.Dispose(); },
-            };
+            var (codes, absmax, y) = (d.Upload<byte>(hostCodes), d.Upload<float>(hostAbsmax), d.Allocate<T>((nint)n));
             double err = 0, norm = 0;
             var back = BlockwiseReference.Dequantize(hostCodes, hostAbsmax, map, b, (int)n);
             for (long i = 0; i < n; i++) { err += Math.Abs(back[i] - weights[i]); norm += Math.Abs(weights[i]); }
-            run.Notes["roundtrip rel L1"] = (err / norm).ToString("E2");
-            return run;
-        },
-    };
-
-    private static double RelativeError(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
-    {
-        double num = 0, den = 0;
-        for (int i = 0; i < actual.Length; i++)
-        {
-            if (!float.IsFinite(actual[i])) return double.PositiveInfinity;
-            double d = actual[i] - expected[i];
-            num += d * d;
-            den += (double)expected[i] * expected[i];
-        }
-        return den == 0 ? Math.Sqrt(num) : Math.Sqrt(num / den);
-    }
+            return d.Run(() => Blockwise.Dequantize<T>(codes, absmax, map, b, y), () =>
+            {
+                var expected = new T[n];
+                BlockwiseReference.Dequantize<T>(hostCodes, hostAbsmax, map, b, expected);
+                var (e, g) = (new float[n], new float[n]);
+                ElementTypes.ToFloat<T>(expected, e);
+                ElementTypes.ToFloat<T>(y.ToArray(), g);
+                return TourData.RelativeError(g, e);
+            }, typeof(T) == typeof(float) ? 1e-5 : 2e-3, ("roundtrip rel L1", (err / norm).ToString("E2")));
+        });
 }

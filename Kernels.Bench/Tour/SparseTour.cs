@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 using Kernels.Sparse;
 using Kernels.Tensors;
 using DeviceHalf = ILGPU.Half;
@@ -43,21 +44,16 @@ public sealed class SparseTour : ITourSuite
     {
         long tiles = (long)((m + 127) / 128) * ((k + 63) / 64);
         double expectedWords = Math.Ceiling((1 - sparsity) * m * k);
-        return new TourCase
-        {
-            Op = $"SpMM {sparsity:P0}" + (path == SpMMPath.Auto ? "" : $" {path.ToString().ToLowerInvariant()} forced"),
-            Shape = $"M={m} K={k} N={n}",
-            DType = "f16",
-            Flops = 2.0 * m * n * k,
+        return TourCase.Of($"SpMM {sparsity:P0}" + (path == SpMMPath.Auto ? "" : $" {path.ToString().ToLowerInvariant()} forced"),
+            $"M={m} K={k} N={n}", "f16", 2.0 * m * n * k,
             // Words at the target sparsity (pads add < 4 a tile) + offsets + X + Y.
-            Bytes = 4 * expectedWords + 4.0 * (tiles + 2) + 2.0 * n * k + 2.0 * n * m,
-            Setup = context => Setup(context, m, k, n, sparsity, path, full),
-        };
+            4 * expectedWords + 4.0 * (tiles + 2) + 2.0 * n * k + 2.0 * n * m,
+            d => Setup(d, m, k, n, sparsity, path, full));
     }
 
-    private static TourRun Setup(TourContext context, int m, int k, int n, double sparsity, SpMMPath path, bool full)
+    private static TourRun Setup(TourBuffers d, int m, int k, int n, double sparsity, SpMMPath path, bool full)
     {
-        var device = context.Device;
+        var device = d.Device;
         var host = Weights.GetOrAdd((m, k, sparsity), key => Generate(key.M, key.K, key.S));
         var random = new Random(n * 7919 + m);
         var xf = new float[(long)n * k];
@@ -66,23 +62,20 @@ public sealed class SparseTour : ITourSuite
         // would otherwise be timed from L2 (docs/flash-llm.md §4). The dense path's copies each hold their dense cache.
         long weightBytes = path == SpMMPath.Dense ? 2L * m * k : host.Shape.ByteLength;
         int copies = device.IsCuda ? (int)Math.Clamp(2 * device.Facts.L2CacheBytes / Math.Max(1, weightBytes) + 1, 1, 16) : 1;
-        var matrices = Enumerable.Range(0, copies).Select(_ => TiledCslMatrix.Upload(device, host)).ToArray();
+        var matrices = Enumerable.Range(0, copies).Select(_ => d.Own(TiledCslMatrix.Upload(device, host))).ToArray();
         var matrix = matrices[0];
         int next = 0;
-        var x = device.Upload(xf.Select(v => (DeviceHalf)v).ToArray(), n, k);
-        var y = device.Allocate<DeviceHalf>(n, m);
+        var x = d.Upload<DeviceHalf>(xf.Select(v => (DeviceHalf)v).ToArray(), n, k);
+        var y = d.Allocate<DeviceHalf>(n, m);
         var plan = SpMM.Plan(matrix, n, path);
         // Full shapes: the f64 oracle checks the first two tile rows and the last (enough to see any tiling error).
         var ranges = full ? new[] { (0, 256), (m - 128, m) } : new[] { (0, m) };
-        var run = new TourRun
-        {
-            Launch = () =>
+        var run = d.Run(() =>
             {
                 var w = matrices[next];
                 next = (next + 1) % copies;
                 SpMM.Multiply(x.ReadOnlySpan, w, y.Span, path);
-            },
-            Verify = () =>
+            }, () =>
             {
                 var actual = y.ToArray();
                 var expected = new double[(long)n * m];
@@ -96,16 +89,8 @@ public sealed class SparseTour : ITourSuite
                             got.Add((float)actual[(long)t * m + r]);
                             want.Add(expected[(long)t * m + r]);
                         }
-                return RelativeError(got, want);
-            },
-            Bound = 2e-3,
-            Release = () =>
-            {
-                foreach (var w in matrices) w.Dispose();
-                x.Dispose();
-                y.Dispose();
-            },
-        };
+                return TourData.RelativeError(CollectionsMarshal.AsSpan(got), CollectionsMarshal.AsSpan(want));
+            }, 2e-3);
         run.Notes["path"] = plan.Path.ToString().ToLowerInvariant() + (path == SpMMPath.Auto ? "" : " (forced)");
         run.Notes["splitK"] = plan.Splits.ToString();
         // The byte model's verdict, and the bound pure traffic puts on any sparse speed-up (dense bytes / sparse bytes).
@@ -130,18 +115,5 @@ public sealed class SparseTour : ITourSuite
                 if (r.NextDouble() >= sparsity) span[c] = (System.Half)((0.05f + 0.95f * r.NextSingle()) * (r.Next(2) == 0 ? -1 : 1));
         });
         return TiledCslEncoder.Encode<System.Half>(w, m, k, wordOrder: TiledCslWordOrder.BankSpread);
-    }
-
-    private static double RelativeError(List<float> actual, List<double> expected)
-    {
-        double num = 0, den = 0;
-        for (int i = 0; i < actual.Count; i++)
-        {
-            if (!float.IsFinite(actual[i])) return double.PositiveInfinity;
-            double d = actual[i] - expected[i];
-            num += d * d;
-            den += expected[i] * expected[i];
-        }
-        return den == 0 ? Math.Sqrt(num) : Math.Sqrt(num / den);
     }
 }

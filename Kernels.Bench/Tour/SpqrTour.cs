@@ -28,25 +28,12 @@ public sealed class SpqrTour : ITourSuite
             string shape = $"M={m} K={n}";
             // Exact for the synthetic full-size data; small shapes build their (cheap) matrix now to count its bytes.
             double weightBytes = context.Full ? SpqrTourData.CompressedBytes(m, n) : matrix.Value.CompressedBytes;
-            yield return new TourCase
-            {
-                Op = "spqr decode", Shape = shape, DType = "f16", Flops = 0,
-                Bytes = weightBytes + 2.0 * m * n,
-                Setup = ctx => SpqrTourData.Decode(ctx, matrix.Value),
-            };
-            yield return new TourCase
-            {
-                Op = "spqr gemv", Shape = shape + " N=1", DType = "f16", Flops = 2.0 * m * n,
-                Bytes = weightBytes + 2.0 * n + 2.0 * m,
-                Setup = ctx => SpqrTourData.Gemv(ctx, matrix.Value),
-            };
+            yield return TourCase.Of("spqr decode", shape, "f16", 0, weightBytes + 2.0 * m * n, d => SpqrTourData.Decode(d, matrix.Value));
+            yield return TourCase.Of("spqr gemv", shape + " N=1", "f16", 2.0 * m * n, weightBytes + 2.0 * n + 2.0 * m,
+                d => SpqrTourData.Gemv(d, matrix.Value));
             foreach (int tokens in batches)
-                yield return new TourCase
-                {
-                    Op = "spqr gemm", Shape = shape + $" N={tokens}", DType = "f16", Flops = 2.0 * m * n * tokens,
-                    Bytes = weightBytes + 2.0 * n * tokens + 2.0 * m * tokens,
-                    Setup = ctx => SpqrTourData.Gemm(ctx, matrix.Value, tokens),
-                };
+                yield return TourCase.Of("spqr gemm", shape + $" N={tokens}", "f16", 2.0 * m * n * tokens,
+                    weightBytes + 2.0 * n * tokens + 2.0 * m * tokens, d => SpqrTourData.Gemm(d, matrix.Value, tokens));
         }
     }
 }
@@ -127,108 +114,71 @@ internal static class SpqrTourData
     /// Copies of the matrix on the device, enough that cycling through them exceeds twice the L2 cache (docs/design.md §6:
     /// timings must not be cache hits); one on the CPU accelerator.
     /// </summary>
-    private static SpqrMatrix[] Rotation(TourContext ctx, SpqrPacked p)
+    private static SpqrMatrix[] Rotation(TourBuffers d, SpqrPacked p)
     {
-        var device = ctx.Device;
+        var device = d.Device;
         long l2 = device.Facts.L2CacheBytes > 0 ? device.Facts.L2CacheBytes : 64L << 20; // assume a large L2 when unknown
         int copies = device.IsCuda ? (int)Math.Min(16, 2 * l2 / Math.Max(1, p.CompressedBytes) + 1) : 1;
         var result = new SpqrMatrix[copies];
-        for (int i = 0; i < copies; i++) result[i] = new SpqrMatrix(device, p);
+        for (int i = 0; i < copies; i++) result[i] = d.Own(new SpqrMatrix(device, p));
         return result;
     }
 
-    private static void AddNotes(TourRun run, SpqrPacked p, string path, int copies)
-    {
-        run.Notes["weightCopies"] = copies.ToString(CultureInfo.InvariantCulture);
-        run.Notes["bits/weight"] = p.BitsPerWeight.ToString("F3", CultureInfo.InvariantCulture);
-        run.Notes["outliers"] = (100.0 * p.OutlierCount / ((double)p.Rows * p.Columns)).ToString("F2", CultureInfo.InvariantCulture) + "%";
-        run.Notes["path"] = path;
-    }
+    private static (string, string)[] Notes(SpqrPacked p, string path, int copies) =>
+    [
+        ("weightCopies", copies.ToString(CultureInfo.InvariantCulture)),
+        ("bits/weight", p.BitsPerWeight.ToString("F3", CultureInfo.InvariantCulture)),
+        ("outliers", (100.0 * p.OutlierCount / ((double)p.Rows * p.Columns)).ToString("F2", CultureInfo.InvariantCulture) + "%"),
+        ("path", path),
+    ];
 
-    private static double RelativeError(Half[] actual, double[] expected)
-    {
-        double num = 0, den = 0;
-        for (int i = 0; i < actual.Length; i++)
-        {
-            double a = (double)actual[i];
-            if (!double.IsFinite(a)) return double.PositiveInfinity;
-            num += (a - expected[i]) * (a - expected[i]);
-            den += expected[i] * expected[i];
-        }
-        return den == 0 ? Math.Sqrt(num) : Math.Sqrt(num / den);
-    }
+    private static double RelativeError(Half[] actual, double[] expected) =>
+        TourData.RelativeError(Array.ConvertAll(actual, h => (float)h), expected);
 
-    public static TourRun Decode(TourContext ctx, SpqrPacked p)
+    public static TourRun Decode(TourBuffers d, SpqrPacked p)
     {
-        var device = ctx.Device;
-        var matrices = Rotation(ctx, p);
+        var matrices = Rotation(d, p);
         int next = 0;
-        var output = device.Allocate<DeviceHalf>(p.Rows, p.Columns);
-        var run = new TourRun
+        var output = d.Allocate<DeviceHalf>(p.Rows, p.Columns);
+        return d.Run(() => Spqr.Decode(matrices[next++ % matrices.Length], output), () =>
         {
-            Launch = () => Spqr.Decode(matrices[next++ % matrices.Length], output),
-            Verify = () =>
-            {
-                var expected = new Half[p.Rows * p.Columns];
-                SpqrReference.Decode(p, expected);
-                var got = new Half[expected.Length];
-                output.CopyTo(got);
-                for (int i = 0; i < got.Length; i++)
-                    if (BitConverter.HalfToUInt16Bits(got[i]) != BitConverter.HalfToUInt16Bits(expected[i])) return double.PositiveInfinity;
-                return 0;
-            },
-            Bound = 0,
-            Release = () => { output.Dispose(); foreach (var mm in matrices) mm.Dispose(); },
-        };
-        AddNotes(run, p, "bit-exact decode", matrices.Length);
-        return run;
+            var expected = new Half[p.Rows * p.Columns];
+            SpqrReference.Decode(p, expected);
+            var got = new Half[expected.Length];
+            output.CopyTo(got);
+            for (int i = 0; i < got.Length; i++)
+                if (BitConverter.HalfToUInt16Bits(got[i]) != BitConverter.HalfToUInt16Bits(expected[i])) return double.PositiveInfinity;
+            return 0;
+        }, 0, Notes(p, "bit-exact decode", matrices.Length));
     }
 
-    public static TourRun Gemv(TourContext ctx, SpqrPacked p)
+    public static TourRun Gemv(TourBuffers d, SpqrPacked p)
     {
-        var device = ctx.Device;
-        var matrices = Rotation(ctx, p);
+        var matrices = Rotation(d, p);
         int next = 0;
         var xh = Activations(p.Columns, 7);
-        var x = DeviceTensor.FromHalf(device, xh, p.Columns);
-        var y = device.Allocate<DeviceHalf>(p.Rows);
-        var run = new TourRun
+        var x = d.Own(DeviceTensor.FromHalf(d.Device, xh, p.Columns));
+        var y = d.Allocate<DeviceHalf>(p.Rows);
+        return d.Run(() => Spqr.Gemv(matrices[next++ % matrices.Length], x, y), () =>
         {
-            Launch = () => Spqr.Gemv(matrices[next++ % matrices.Length], x, y),
-            Verify = () =>
-            {
-                var got = new Half[p.Rows];
-                y.CopyTo(got);
-                return RelativeError(got, SpqrReference.GemvSums(p, xh));
-            },
-            Bound = 2e-3,
-            Release = () => { x.Dispose(); y.Dispose(); foreach (var mm in matrices) mm.Dispose(); },
-        };
-        AddNotes(run, p, "fused gemv", matrices.Length);
-        return run;
+            var got = new Half[p.Rows];
+            y.CopyTo(got);
+            return RelativeError(got, SpqrReference.GemvSums(p, xh));
+        }, 2e-3, Notes(p, "fused gemv", matrices.Length));
     }
 
-    public static TourRun Gemm(TourContext ctx, SpqrPacked p, int tokens)
+    public static TourRun Gemm(TourBuffers d, SpqrPacked p, int tokens)
     {
-        var device = ctx.Device;
-        var matrices = Rotation(ctx, p);
+        var matrices = Rotation(d, p);
         int next = 0;
         var xh = Activations(tokens * p.Columns, 11);
-        var x = DeviceTensor.FromHalf(device, xh, tokens, p.Columns);
-        var y = device.Allocate<DeviceHalf>(tokens, p.Rows);
-        var run = new TourRun
+        var x = d.Own(DeviceTensor.FromHalf(d.Device, xh, tokens, p.Columns));
+        var y = d.Allocate<DeviceHalf>(tokens, p.Rows);
+        return d.Run(() => Spqr.Gemm(matrices[next++ % matrices.Length], x, y), () =>
         {
-            Launch = () => Spqr.Gemm(matrices[next++ % matrices.Length], x, y),
-            Verify = () =>
-            {
-                var got = new Half[tokens * p.Rows];
-                y.CopyTo(got);
-                return RelativeError(got, SpqrReference.GemmSums(p, xh, tokens));
-            },
-            Bound = 2e-3,
-            Release = () => { x.Dispose(); y.Dispose(); foreach (var mm in matrices) mm.Dispose(); },
-        };
-        AddNotes(run, p, "tile engine, SpQR producer", matrices.Length);
-        return run;
+            var got = new Half[tokens * p.Rows];
+            y.CopyTo(got);
+            return RelativeError(got, SpqrReference.GemmSums(p, xh, tokens));
+        }, 2e-3, Notes(p, "tile engine, SpQR producer", matrices.Length));
     }
 }

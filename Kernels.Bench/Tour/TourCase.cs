@@ -37,6 +37,26 @@ public sealed class TourCase
 
     /// <summary>Allocates inputs on the device and returns the run; the tour disposes it.</summary>
     public required Func<TourContext, TourRun> Setup { get; init; }
+
+    /// <summary>
+    /// A row as data: its names, FLOPs and compulsory bytes, and a setup that puts its buffers in a
+    /// <see cref="TourBuffers"/> and returns <see cref="TourBuffers.Run"/>. The buffers are released with the run, or
+    /// at once when the setup throws.
+    /// </summary>
+    public static TourCase Of(string op, string shape, string dtype, double flops, double bytes, Func<TourBuffers, TourRun> setup) => new()
+    {
+        Op = op, Shape = shape, DType = dtype, Flops = flops, Bytes = bytes,
+        Setup = context =>
+        {
+            var buffers = new TourBuffers(context);
+            try { return setup(buffers); }
+            catch
+            {
+                buffers.Release();
+                throw;
+            }
+        },
+    };
 }
 
 /// <summary>A prepared case: launch it, verify its last result, dispose its buffers.</summary>
@@ -65,6 +85,11 @@ public sealed class TourRun : IDisposable
 }
 
 /// <summary>A measured row, as printed and as written to JSON.</summary>
+/// <remarks>
+/// <see cref="MedianMs"/> is per launch: the median over repetitions of a span of <see cref="Launches"/> back-to-back
+/// launches between two stream markers, divided by <see cref="Launches"/> (<see cref="LaunchTiming"/>).
+/// </remarks>
 public sealed record TourRow(
     string Op, string Shape, string DType, string Device, bool Verified, double RelError,
-    double MedianMs, double GbPerS, double TflopPerS, double PctOfCopy, IReadOnlyDictionary<string, string> Notes);
+    double MedianMs, double GbPerS, double TflopPerS, double PctOfCopy, IReadOnlyDictionary<string, string> Notes,
+    int Launches = 0);

@@ -71,7 +71,7 @@ public static class TourRunner
                 ["op"] = r.Op, ["shape"] = r.Shape, ["dtype"] = r.DType, ["device"] = r.Device,
                 ["verified"] = r.Verified, ["relError"] = Finite(r.RelError), ["medianMs"] = r.MedianMs,
                 ["gbPerS"] = r.GbPerS, ["tflopPerS"] = r.TflopPerS, ["pctOfCopy"] = r.PctOfCopy,
-                ["copyGbPerS"] = copyGbPerS, ["notes"] = r.Notes,
+                ["copyGbPerS"] = copyGbPerS, ["launchesPerSpan"] = r.Launches, ["notes"] = r.Notes,
                 ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd"),
             });
             File.WriteAllText(json, JsonSerializer.Serialize(payload, new JsonSerializerOptions { WriteIndented = true }));
@@ -101,15 +101,13 @@ public static class TourRunner
             device.Synchronize();
             double err = run.Verify();
             bool ok = double.IsFinite(err) && err <= run.Bound;
-            int warmup = device.IsCuda ? 3 : 1, reps = device.IsCuda ? 20 : 3;
+            // The calibration's first timed launch is the last warm-up launch (the CPU accelerator's only one).
+            int warmup = device.IsCuda ? 2 : 0, reps = device.IsCuda ? 20 : 3;
             for (int i = 0; i < warmup; i++) run.Launch();
-            var times = new double[reps];
-            for (int i = 0; i < reps; i++) times[i] = StreamTimer.MeasureMilliseconds(device.Stream, run.Launch);
-            Array.Sort(times);
-            double ms = times[reps / 2];
+            var (ms, launches) = LaunchTiming.Measure(device.Stream, run.Launch, reps);
             double gb = c.Bytes / (ms * 1e-3) / 1e9;
             double tf = c.Flops / (ms * 1e-3) / 1e12;
-            return new TourRow(c.Op, c.Shape, c.DType, device.Name, ok, err, ms, gb, tf, 100 * gb / copyGbPerS, run.Notes);
+            return new TourRow(c.Op, c.Shape, c.DType, device.Name, ok, err, ms, gb, tf, 100 * gb / copyGbPerS, run.Notes, launches);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -129,22 +127,20 @@ public static class TourRunner
         var src = a.Span.View.AsContiguous();
         var dst = b.Span.View.AsContiguous();
         void Copy() => src.CopyTo(device.Stream, in dst);
-        for (int i = 0; i < 2; i++) Copy();
-        var times = new double[context.Full ? 10 : 3];
-        for (int i = 0; i < times.Length; i++) times[i] = StreamTimer.MeasureMilliseconds(device.Stream, Copy);
-        Array.Sort(times);
-        return 2.0 * n * sizeof(float) / (times[times.Length / 2] * 1e-3) / 1e9;
+        Copy();
+        var (ms, _) = LaunchTiming.Measure(device.Stream, Copy, context.Full ? 10 : 3);
+        return 2.0 * n * sizeof(float) / (ms * 1e-3) / 1e9;
     }
 
     private static void PrintTable(List<TourRow> rows)
     {
         Console.WriteLine();
-        Console.WriteLine($"{"op",-38} {"shape",-26} {"type",-5} {"ok",-3} {"rel.err",9} {"median ms",10} {"GB/s",9} {"TFLOP/s",8} {"% copy",7}  notes");
-        Console.WriteLine(new string('-', 130));
+        Console.WriteLine($"{"op",-38} {"shape",-26} {"type",-5} {"ok",-3} {"rel.err",9} {"median ms",10} {"R",5} {"GB/s",9} {"TFLOP/s",8} {"% copy",7}  notes");
+        Console.WriteLine(new string('-', 136));
         foreach (var r in rows)
         {
             string notes = string.Join(", ", r.Notes.Select(kv => $"{kv.Key}={kv.Value}"));
-            Console.WriteLine($"{Trim(r.Op, 38),-38} {Trim(r.Shape, 26),-26} {r.DType,-5} {(r.Verified ? "yes" : "NO"),-3} {r.RelError,9:E2} {r.MedianMs,10:F4} {r.GbPerS,9:F1} {r.TflopPerS,8:F3} {r.PctOfCopy,7:F1}  {notes}");
+            Console.WriteLine($"{Trim(r.Op, 38),-38} {Trim(r.Shape, 26),-26} {r.DType,-5} {(r.Verified ? "yes" : "NO"),-3} {r.RelError,9:E2} {r.MedianMs,10:F4} {r.Launches,5} {r.GbPerS,9:F1} {r.TflopPerS,8:F3} {r.PctOfCopy,7:F1}  {notes}");
         }
     }
 

@@ -83,6 +83,10 @@ public sealed class DeviceTensor<T> : IDisposable where T : unmanaged
     /// <summary>Copies the tensor to <paramref name="destination"/> (at least <see cref="FlattenedLength"/> elements).</summary>
     public void CopyTo(Span<T> destination) => ReadOnlySpan.CopyTo(destination);
 
+    /// <summary>Copies the tensor into a host tensor span with the same lengths (which may be strided); see
+    /// <see cref="ReadOnlyDeviceTensorSpan{T}.CopyTo(in TensorSpan{T})"/>.</summary>
+    public void CopyTo(scoped in TensorSpan<T> destination) => ReadOnlySpan.CopyTo(destination);
+
     /// <summary>Copies the tensor to a new host array.</summary>
     public T[] ToArray() => ReadOnlySpan.ToArray();
 

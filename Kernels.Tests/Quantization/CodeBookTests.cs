@@ -40,7 +40,7 @@ public class CodeBookTests
         return b;
     }
 
-    private static float[] DynamicRecipe(bool signed)
+    internal static float[] DynamicRecipe(bool signed)
     {
         var v = new List<float>();
         for (int i = 0; i < 7; i++)

@@ -1,4 +1,5 @@
 using Kernels.SpQR;
+using Kernels.Tensors;
 using Kernels.Tests.Harness;
 using Xunit;
 

@@ -168,13 +168,26 @@ public sealed class CodeBook
 
     /// <summary>
     /// Device copies of the tables on <paramref name="device"/>, uploaded on first use and cached for the process
-    /// (code books are immutable singletons, so the cache never goes stale).
+    /// (code books are immutable singletons, so the cache never goes stale). The cached copy belongs to the cache:
+    /// disposing it frees its device memory and drops it from the cache, so the next call uploads a fresh copy.
     /// </summary>
     public DeviceCodeBook Upload(ComputeDevice device)
     {
         ArgumentNullException.ThrowIfNull(device);
-        return uploads.GetOrAdd(device, d => new Lazy<DeviceCodeBook>(() => new DeviceCodeBook(d, this),
-            LazyThreadSafetyMode.ExecutionAndPublication)).Value;
+        while (true)
+        {
+            var table = uploads.GetOrAdd(device, d => new Lazy<DeviceCodeBook>(() => new DeviceCodeBook(d, this),
+                LazyThreadSafetyMode.ExecutionAndPublication)).Value;
+            if (!table.IsDisposed) return table;
+            Forget(table); // disposed between the look-up and now: replace it
+        }
+    }
+
+    // Drops a disposed device copy from the cache (only if the cache still holds that very instance).
+    internal void Forget(DeviceCodeBook table)
+    {
+        if (uploads.TryGetValue(table.Device, out var lazy) && lazy.IsValueCreated && ReferenceEquals(lazy.Value, table))
+            uploads.TryRemove(new KeyValuePair<ComputeDevice, Lazy<DeviceCodeBook>>(table.Device, lazy));
     }
 
     /// <inheritdoc />
@@ -369,9 +382,11 @@ public sealed class CodeBook
 
 /// <summary>
 /// A code book's tables in device memory (cached by <see cref="CodeBook.Upload"/>): values by code, the breadth-first
-/// search table, and the sorted-position → code map.
+/// search table, and the sorted-position → code map. It owns that device memory: <see cref="Dispose"/> frees it and drops
+/// this copy from the cache (the next <see cref="CodeBook.Upload"/> uploads a new one). Dispose only when no queued
+/// operation still reads it; its views throw <see cref="ObjectDisposedException"/> afterwards.
 /// </summary>
-public sealed class DeviceCodeBook
+public sealed class DeviceCodeBook : IDisposable
 {
     private readonly DeviceTensor<float> values;
     private readonly DeviceTensor<float> searchMidpoints;
@@ -381,6 +396,7 @@ public sealed class DeviceCodeBook
     internal DeviceCodeBook(ComputeDevice device, CodeBook book)
     {
         Book = book;
+        Device = device;
         values = device.Upload<float>(book.Values);
         searchMidpoints = device.Upload<float>(book.SearchMidpoints);
         sortedCodes = device.Upload<byte>(book.SortedCodes);
@@ -392,6 +408,22 @@ public sealed class DeviceCodeBook
 
     /// <summary>The host code book.</summary>
     public CodeBook Book { get; }
+
+    /// <summary>The device holding the tables.</summary>
+    public ComputeDevice Device { get; }
+
+    /// <summary>True once <see cref="Dispose"/> has run.</summary>
+    public bool IsDisposed => values.IsDisposed;
+
+    /// <summary>Frees the four device tables and drops this copy from <see cref="CodeBook.Upload"/>'s cache. Idempotent.</summary>
+    public void Dispose()
+    {
+        Book.Forget(this);
+        values.Dispose();
+        searchMidpoints.Dispose();
+        sortedCodes.Dispose();
+        sortedValues.Dispose();
+    }
 
     /// <summary>Values by code (2^bits floats).</summary>
     public ArrayView<float> Values => values.Span.View;

@@ -16,6 +16,19 @@ public sealed class DeviceTensor<T> : IDisposable where T : unmanaged
     private readonly nint[] lengths;
     private readonly nint[] strides;
     private MemoryBuffer1D<T, Stride1D.Dense>? buffer;
+    private Action? release;
+
+    // Wraps memory the caller owns (DeviceTensor.WrapExternal): lengths already validated, release runs once on Dispose.
+    internal DeviceTensor(ComputeDevice device, ReadOnlySpan<nint> lengths, MemoryBuffer1D<T, Stride1D.Dense> external, Action? release)
+    {
+        Device = device;
+        this.lengths = lengths.ToArray();
+        strides = TensorShape.DenseStrides(lengths);
+        FlattenedLength = TensorShape.Product(lengths);
+        buffer = external;
+        this.release = release;
+        IsExternal = true;
+    }
 
     internal DeviceTensor(ComputeDevice device, ReadOnlySpan<nint> lengths)
     {
@@ -83,17 +96,28 @@ public sealed class DeviceTensor<T> : IDisposable where T : unmanaged
     /// <summary>Copies the tensor to <paramref name="destination"/> (at least <see cref="FlattenedLength"/> elements).</summary>
     public void CopyTo(Span<T> destination) => ReadOnlySpan.CopyTo(destination);
 
+    /// <summary>Copies the tensor into a host tensor span with the same lengths (which may be strided); see
+    /// <see cref="ReadOnlyDeviceTensorSpan{T}.CopyTo(in TensorSpan{T})"/>.</summary>
+    public void CopyTo(scoped in TensorSpan<T> destination) => ReadOnlySpan.CopyTo(destination);
+
     /// <summary>Copies the tensor to a new host array.</summary>
     public T[] ToArray() => ReadOnlySpan.ToArray();
 
     /// <summary>Copies the tensor to a new host <see cref="Tensor{T}"/> with the same lengths.</summary>
     public Tensor<T> ToTensor() => ReadOnlySpan.ToTensor();
 
-    /// <summary>Releases the device memory.</summary>
+    /// <summary>True when the memory belongs to someone else (<see cref="DeviceTensor.WrapExternal{T}"/>): Dispose then frees nothing.</summary>
+    public bool IsExternal { get; }
+
+    /// <summary>
+    /// Releases the device memory; for an external tensor, drops the view and calls its release callback once (without
+    /// waiting for the stream: synchronize first if queued work still reads the memory).
+    /// </summary>
     public void Dispose()
     {
         buffer?.Dispose();
         buffer = null;
+        Interlocked.Exchange(ref release, null)?.Invoke();
     }
 
     /// <inheritdoc />
@@ -115,6 +139,43 @@ public static class DeviceTensor
         catch { t.Dispose(); throw; }
         return t;
     }
+
+    /// <summary>
+    /// Wraps memory the caller owns as a dense row-major tensor, without copying (docs/interop.md). Supported on the
+    /// CPU accelerator, where <paramref name="pointer"/> is host memory (pinned or native) that kernels then read and
+    /// write in place. On CUDA it throws <see cref="NotSupportedException"/>: ILGPU 1.5.3 runs kernels in a context of
+    /// its own, not the primary context where the CUDA runtime, libtorch and ONNX Runtime allocate (docs/interop.md §2).
+    /// <para>Lifetime contract: the memory must stay valid, unmoved and unfreed until the tensor is disposed and every
+    /// operation enqueued on it has finished (<see cref="ComputeDevice.Synchronize"/>). Dispose frees nothing; it
+    /// invalidates the tensor's views and calls <paramref name="release"/> once (e.g. to unpin a GCHandle).</para>
+    /// </summary>
+    /// <param name="device">The device whose kernels will use the memory.</param>
+    /// <param name="pointer">Address of the first element, aligned to the element size.</param>
+    /// <param name="lengths">Tensor lengths (at least one element).</param>
+    /// <param name="release">Called once by Dispose; null for none.</param>
+    public static DeviceTensor<T> WrapExternal<T>(ComputeDevice device, IntPtr pointer, ReadOnlySpan<nint> lengths, Action? release = null)
+        where T : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        if (lengths.IsEmpty) throw new ArgumentException("A tensor needs at least one dimension.", nameof(lengths));
+        foreach (var l in lengths)
+            if (l < 1) throw new ArgumentException($"Lengths {TensorShape.Format(lengths)}: an external tensor needs every length ≥ 1.", nameof(lengths));
+        long n = TensorShape.Product(lengths);
+        int size = Marshal.SizeOf<T>();
+        if (pointer == IntPtr.Zero) throw new ArgumentException("The pointer is null.", nameof(pointer));
+        if (pointer % size != 0)
+            throw new ArgumentException($"Pointer 0x{pointer:x} is not aligned to the {size}-byte {typeof(T).Name}.", nameof(pointer));
+        if (n > long.MaxValue / size) throw new ArgumentException($"Lengths {TensorShape.Format(lengths)} overflow a byte count.", nameof(lengths));
+        if (device.Accelerator is not ILGPU.Runtime.CPU.CPUAccelerator)
+            throw new NotSupportedException($"{device.Name}: wrapping external device memory needs ILGPU to run on the CUDA primary context, " +
+                "which ILGPU 1.5.3 cannot (CudaAccelerator always creates its own context); see docs/interop.md.");
+        var raw = ILGPU.Runtime.CPU.CPUMemoryBuffer.Create(device.Accelerator, pointer, n, size);
+        return new DeviceTensor<T>(device, lengths, new ExternalBuffer<T>(device.Accelerator, new ArrayView<T>(raw, 0, n)), release);
+    }
+
+    // A dense 1-D buffer over memory ILGPU did not allocate; disposing it disposes the pointer wrapper, which frees nothing.
+    private sealed class ExternalBuffer<T>(Accelerator accelerator, ArrayView1D<T, Stride1D.Dense> view)
+        : MemoryBuffer1D<T, Stride1D.Dense>(accelerator, view) where T : unmanaged;
 
     /// <summary>Uploads host fp16 values (<see cref="System.Half"/>) into a device fp16 tensor.</summary>
     public static DeviceTensor<ILGPU.Half> FromHalf(ComputeDevice device, ReadOnlySpan<System.Half> source, params ReadOnlySpan<nint> lengths) =>

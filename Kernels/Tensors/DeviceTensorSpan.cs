@@ -87,6 +87,10 @@ public readonly struct DeviceTensorSpan<T> where T : unmanaged
     /// <summary>Copies the view to host memory (row-major).</summary>
     public void CopyTo(Span<T> destination) => view.CopyTo(destination);
 
+    /// <summary>Copies the view into a host tensor span with the same lengths (which may be strided); see
+    /// <see cref="ReadOnlyDeviceTensorSpan{T}.CopyTo(in TensorSpan{T})"/>.</summary>
+    public void CopyTo(scoped in TensorSpan<T> destination) => view.CopyTo(destination);
+
     /// <summary>Fills the view with zero bytes, asynchronously on the device's stream.</summary>
     public void Clear()
     {
@@ -176,6 +180,23 @@ public readonly struct ReadOnlyDeviceTensorSpan<T> where T : unmanaged
         View.SubView(0, extent).CopyToCPU(Device.Stream, raw);
         Device.Stream.Synchronize();
         TensorViewMath.Gather(raw, lengths, strides, destination);
+    }
+
+    /// <summary>
+    /// Copies the view into a host tensor span with exactly the same lengths (the destination may be strided, as
+    /// <see cref="ToTensor"/>'s counterpart for memory the caller owns). Waits for the stream. Nothing is written when
+    /// the lengths differ.
+    /// </summary>
+    /// <exception cref="ArgumentException">The destination's lengths differ from the view's.</exception>
+    public void CopyTo(scoped in TensorSpan<T> destination)
+    {
+        TensorViewMath.RequireLive(this, "this");
+        if (!destination.Lengths.SequenceEqual(lengths ?? []))
+            throw new ArgumentException(
+                $"Destination lengths {TensorShape.Format(destination.Lengths)} differ from the tensor's {TensorShape.Format(lengths ?? [])}.", nameof(destination));
+        if (FlattenedLength == 0) return;
+        var flat = ToArray();
+        new ReadOnlyTensorSpan<T>(flat, lengths).CopyTo(destination);
     }
 
     /// <summary>Copies the view to a new host array (row-major).</summary>

@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace Kernels.SpQR;
+namespace Kernels.Tensors;
 
 /// <summary>One tensor entry of a safetensors header.</summary>
 /// <param name="Name">Tensor name.</param>
@@ -140,6 +140,51 @@ public sealed class SafetensorsFile
         return result;
     }
 
+    /// <summary>Reads a tensor's raw little-endian bytes, whatever its dtype.</summary>
+    public byte[] ReadBytes(string name)
+    {
+        if (!Entries.TryGetValue(name, out var e)) throw new KeyNotFoundException($"{Path}: no tensor named '{name}'.");
+        var result = new byte[e.End - e.Begin];
+        using var stream = File.OpenRead(Path);
+        stream.Position = dataStart + e.Begin;
+        stream.ReadExactly(result);
+        return result;
+    }
+
+    /// <summary>
+    /// The rank of a dtype in the Rust <c>safetensors</c> crate's <c>Dtype</c> enum (BOOL &lt; U8 &lt; I8 &lt; I16 &lt; U16
+    /// &lt; F16 &lt; BF16 &lt; I32 &lt; U32 &lt; F32 &lt; F64 &lt; I64 &lt; U64, the order of increasing alignment).
+    /// </summary>
+    public static int DTypeOrder(string dtype) => dtype switch
+    {
+        "BOOL" => 0, "U8" => 1, "I8" => 2, "I16" => 3, "U16" => 4, "F16" => 5, "BF16" => 6,
+        "I32" => 7, "U32" => 8, "F32" => 9, "F64" => 10, "I64" => 11, "U64" => 12,
+        _ => throw new NotSupportedException($"safetensors dtype '{dtype}' is not supported."),
+    };
+
+    /// <summary>
+    /// Writes tensors the way Hugging Face's <c>safetensors.torch.save_file</c> does (PEFT's and transformers'
+    /// <c>save_pretrained</c>), so a file they wrote is reproduced byte for byte: tensors sorted by descending dtype
+    /// (<see cref="DTypeOrder"/>) and then by name (ordinal), packed without gaps, the header compact JSON with
+    /// "__metadata__" first, padded with spaces to a multiple of 8 bytes (the crate's <c>prepare</c>).
+    /// </summary>
+    /// <param name="path">File to create.</param>
+    /// <param name="tensors">Tensors in any order (names unique).</param>
+    /// <param name="metadata">String metadata; transformers and PEFT write {"format": "pt"}.</param>
+    public static void WriteSorted(string path, IEnumerable<Tensor> tensors, IReadOnlyDictionary<string, string>? metadata)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        var list = tensors.ToList();
+        var duplicate = list.GroupBy(t => t.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null) throw new ArgumentException($"tensor name '{duplicate.Key}' appears {duplicate.Count()} times.", nameof(tensors));
+        list.Sort((a, b) =>
+        {
+            int byType = DTypeOrder(b.DType).CompareTo(DTypeOrder(a.DType));
+            return byType != 0 ? byType : string.CompareOrdinal(a.Name, b.Name);
+        });
+        Write(path, list, metadata);
+    }
+
     /// <summary>A tensor to write.</summary>
     /// <param name="Name">Tensor name.</param>
     /// <param name="DType">safetensors dtype string.</param>
@@ -172,7 +217,12 @@ public sealed class SafetensorsFile
             };
             offset += t.Data.Length;
         }
-        var header = Encoding.UTF8.GetBytes(root.ToJsonString(new JsonSerializerOptions { WriteIndented = false }));
+        // serde_json (the Rust crate's writer) escapes only quotes, backslashes and control characters.
+        var header = Encoding.UTF8.GetBytes(root.ToJsonString(new JsonSerializerOptions
+        {
+            WriteIndented = false,
+            Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        }));
         int pad = (8 - header.Length % 8) % 8; // the format pads the header with spaces so the data is 8-byte aligned
         using var stream = File.Create(path);
         Span<byte> len = stackalloc byte[8];

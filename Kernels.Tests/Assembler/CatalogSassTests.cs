@@ -38,9 +38,9 @@ public class CatalogSassTests
     {
         var tensorCore = KernelCatalog.All.Where(e => e.UsesTensorCores).ToList();
         Assert.True(tensorCore.Count >= 50, $"only {tensorCore.Count} tensor-core kernels in the catalog");
-        // The engine with each of its producers (the first specialization of each), and every other tensor-core loop.
+        // The engine with each of its producers at each tile shape (the first specialization of each), and every other tensor-core loop.
         var sample = tensorCore.Where(e => e.Method.DeclaringType == typeof(global::Kernels.Engine.TileEngine))
-            .GroupBy(e => e.Method.GetGenericArguments()[2].Name).Select(g => g.First())
+            .GroupBy(e => (Producer: e.Method.GetGenericArguments()[2].Name, Shape: e.Method.GetGenericArguments()[0].Name)).Select(g => g.First())
             .Concat(tensorCore.Where(e => e.Method.DeclaringType != typeof(global::Kernels.Engine.TileEngine))).ToList();
         Assert.True(sample.Count >= 5, $"{sample.Count} producers");
         foreach (var entry in sample)
@@ -50,9 +50,13 @@ public class CatalogSassTests
             Assert.True(loop.Hmma >= 4, $"{entry.Name}: {loop.Hmma} HMMA per mainloop iteration");
             Assert.True(a.Ldsm > 0, $"{entry.Name}: no LDSM");
             if (entry.Claims.HasFlag(SassClaims.CpAsync16)) Assert.True(a.CpAsync16 > 0, $"{entry.Name}: no LDGSTS.E.BYPASS.128");
-            // Without local memory the loop is the mma chain and its operand moves: the skinny engine measured
-            // ~11 SASS instructions per HMMA after the promotion, 50–61 before it.
-            Assert.True(loop.PerHmma < 20, $"{entry.Name}: {loop.PerHmma:F1} SASS instructions per HMMA");
+            // Issue 15's static targets for the engine's innermost mma loop on sm_90: ≤ 3 SASS instructions per HMMA for
+            // the large tile, ≤ 6 for the skinny and wide tiles (measured 1.8 and 3.4–4.0 with the two-trip loop; 5 and
+            // 11 before it, 50–61 with local-memory operands). Other tensor-core loops: no local-memory operand moves.
+            bool engine = entry.Method.DeclaringType == typeof(global::Kernels.Engine.TileEngine);
+            bool large = engine && entry.Method.GetGenericArguments()[0].Name.StartsWith("Large", StringComparison.Ordinal);
+            double bound = large ? 3 : engine ? 6 : 20;
+            Assert.True(loop.PerHmma <= bound, $"{entry.Name}: {loop.PerHmma:F1} SASS instructions per HMMA (bound {bound})");
         }
     }
 }

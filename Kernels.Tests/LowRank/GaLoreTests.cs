@@ -78,6 +78,54 @@ public class GaLoreTests
         Compare.Close(dw.ToArray(), LowRankReference.ApplyUpdate(nLow, p, m, n, r, side, 0.01f, 0.25f, w, decay), Compare.F32, "W", seed);
     }
 
+    /// <summary>
+    /// Both weight-decay orders against an f64 reference written here: BeforeUpdate (torch.optim.AdamW)
+    /// W' = (1 − lr·λ)·W − lr·α·P·N and AfterUpdate (galore_torch.AdamW) W' = (1 − lr·λ)·(W − lr·α·P·N). lr·λ = 0.2
+    /// makes the orders differ by 0.2·lr·α·P·N, far above f32 rounding, so a swapped or ignored order fails.
+    /// </summary>
+    [Theory]
+    [InlineData(37, 53, 5, ProjectionSide.Left, WeightDecayOrder.BeforeUpdate)]
+    [InlineData(37, 53, 5, ProjectionSide.Left, WeightDecayOrder.AfterUpdate)]
+    [InlineData(61, 29, 6, ProjectionSide.Right, WeightDecayOrder.BeforeUpdate)]
+    [InlineData(61, 29, 6, ProjectionSide.Right, WeightDecayOrder.AfterUpdate)]
+    public void WeightDecayOrderMatchesItsOptimizer(int m, int n, int r, ProjectionSide side, WeightDecayOrder order)
+    {
+        const float lr = 0.5f, scale = 0.25f, decay = 0.4f;
+        var seed = Seeded.Create();
+        bool left = side == ProjectionSide.Left;
+        var nLow = seed.Normal(left ? (long)r * n : (long)m * r);
+        var p = seed.Normal(left ? (long)m * r : (long)r * n);
+        var w = seed.Normal((long)m * n);
+        using var dn = left ? Device.Upload<float>(nLow, r, n) : Device.Upload<float>(nLow, m, r);
+        using var dp = left ? Device.Upload<float>(p, m, r) : Device.Upload<float>(p, r, n);
+        using var dw = Device.Upload<float>(w, m, n);
+        GaLore.ApplyUpdate(dn, dp, side, lr, scale, dw, decay, order);
+
+        var expected = new double[m * n];
+        var other = new double[m * n];
+        double keep = 1 - (double)lr * decay;
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double pn = 0; // (P·N)[i, j] or (N·Q)[i, j]
+                for (int k = 0; k < r; k++)
+                    pn += left ? (double)p[i * r + k] * nLow[k * n + j] : (double)nLow[i * r + k] * p[k * n + j];
+                double step = (double)lr * scale * pn;
+                double before = keep * w[i * n + j] - step, after = keep * (w[i * n + j] - step);
+                expected[i * n + j] = order == WeightDecayOrder.AfterUpdate ? after : before;
+                other[i * n + j] = order == WeightDecayOrder.AfterUpdate ? before : after;
+            }
+        var got = dw.ToArray();
+        Compare.Close(got, expected, Compare.F32, $"W ({side}, {order})", seed);
+        double distance = 0, norm = 0;
+        for (int i = 0; i < got.Length; i++)
+        {
+            distance += Math.Pow(got[i] - other[i], 2);
+            norm += other[i] * other[i];
+        }
+        Assert.True(Math.Sqrt(distance / norm) > 1e-2, $"the two orders are indistinguishable at these parameters {seed.Tag}");
+    }
+
     [Fact]
     public void BadShapesThrowAndWriteNothing()
     {
@@ -95,6 +143,8 @@ public class GaLoreTests
         var wBefore = dw.ToArray();
         Assert.Throws<ArgumentOutOfRangeException>(() => GaLore.ApplyUpdate(dr, dp, ProjectionSide.Left, float.NaN, 1f, dw));
         Assert.Throws<ArgumentException>(() => GaLore.ApplyUpdate(dr, dp, ProjectionSide.Left, 0.1f, 1f, dp.Span.Slice(0..20)));
+        Assert.Equal("weightDecayOrder", Assert.Throws<ArgumentOutOfRangeException>(
+            () => GaLore.ApplyUpdate(dr, dp, ProjectionSide.Left, 0.1f, 1f, dw, 0.1f, (WeightDecayOrder)7)).ParamName);
         Poison.AssertUnchanged(dr, before, "R");
         Poison.AssertUnchanged(dw, wBefore, "W");
     }

@@ -61,9 +61,16 @@ public static class GaLore
     }
 
     /// <summary>
-    /// The fused apply: W ← (1 − lr·λ)·W − lr·scale·P·N (Left) or … − lr·scale·N·Q (Right), in one pass over W. Each
-    /// output tile of P·N is formed in registers and folded into W as it is stored, so the m×n back-projection never
-    /// exists in memory: W is read once and written once.
+    /// The fused apply, in one pass over W: W ← (1 − lr·λ)·W − lr·scale·P·N (Left; N·Q for Right) with
+    /// <see cref="WeightDecayOrder.BeforeUpdate"/> (torch.optim.AdamW, the default), or
+    /// W ← (1 − lr·λ)·(W − lr·scale·P·N) with <see cref="WeightDecayOrder.AfterUpdate"/> (galore_torch.AdamW: choose
+    /// it for GaLore's semantics). Each output tile of P·N is formed in registers and folded into W as it is stored, so
+    /// the m×n back-projection never exists in memory: W is read once and written once.
+    /// <para>
+    /// galore_torch takes the step with the bias-corrected step size lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ) but decays with the plain
+    /// lr; pass the plain lr as <paramref name="learningRate"/> and fold the bias correction into
+    /// <paramref name="scale"/> (α·√(1 − β₂ᵗ)/(1 − β₁ᵗ)) to reproduce it exactly.
+    /// </para>
     /// </summary>
     /// <param name="lowRankUpdate">N (r×n for Left, m×r for Right).</param>
     /// <param name="projector">P (m×r) or Q (r×n).</param>
@@ -72,14 +79,21 @@ public static class GaLore
     /// <param name="scale">GaLore's scale α.</param>
     /// <param name="weight">W, m×n, updated in place.</param>
     /// <param name="weightDecay">Decoupled weight decay λ (AdamW style); 0 by default.</param>
+    /// <param name="weightDecayOrder">Whether λ decays W before or after the projected step (irrelevant when λ = 0).</param>
     public static void ApplyUpdate(ReadOnlyDeviceTensorSpan<float> lowRankUpdate, ReadOnlyDeviceTensorSpan<float> projector,
-        ProjectionSide side, float learningRate, float scale, DeviceTensorSpan<float> weight, float weightDecay = 0f)
+        ProjectionSide side, float learningRate, float scale, DeviceTensorSpan<float> weight, float weightDecay = 0f,
+        WeightDecayOrder weightDecayOrder = WeightDecayOrder.BeforeUpdate)
     {
         var (a, b, c, device) = CheckBack(lowRankUpdate, projector, side, weight, nameof(weight));
         LowRankChecks.Finite(learningRate, nameof(learningRate));
         LowRankChecks.Finite(scale, nameof(scale));
         LowRankChecks.Finite(weightDecay, nameof(weightDecay));
-        SimtGemm.Multiply(device, a, b, c, -learningRate * scale, 1f - learningRate * weightDecay, default, splitsOverride: 1);
+        if (weightDecayOrder is not (WeightDecayOrder.BeforeUpdate or WeightDecayOrder.AfterUpdate))
+            throw new ArgumentOutOfRangeException(nameof(weightDecayOrder), $"Unknown weight decay order {weightDecayOrder}.");
+        // Both orders are W ← keep·W + step·(P·N); after the update the decay also shrinks the step by keep.
+        double keep = 1.0 - (double)learningRate * weightDecay;
+        double step = -(double)learningRate * scale * (weightDecayOrder == WeightDecayOrder.AfterUpdate ? keep : 1.0);
+        SimtGemm.Multiply(device, a, b, c, (float)step, (float)keep, default, splitsOverride: 1);
     }
 
     private static (MatrixRef A, MatrixRef B, MatrixRef C, Runtime.ComputeDevice Device) CheckBack(

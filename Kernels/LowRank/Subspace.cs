@@ -60,11 +60,15 @@ public static class Subspace
     }
 
     /// <summary>
-    /// Randomized SVD with oversampling: l = r + <paramref name="oversampling"/> columns, Y = G·Ω (Ω Gaussian,
-    /// generated on the device from <paramref name="seed"/>), Q = orth(Y), then q power iterations
-    /// Q ← orth(G·orth(Gᵀ·Q)); finally W = Gᵀ·Q = Q_W·R_W (CholeskyQR2), whose l×l factor has the singular values
-    /// of B = Qᵀ·G = R_Wᵀ·Q_Wᵀ. The host takes the SVD of R_Wᵀ = Ũ·Σ·Ṽᵀ (one-sided Jacobi, f64), and the device
-    /// forms P = Q·Ũ[:, :r]. Cost 2mnl(2q + 2) flops, 2q + 2 passes over G.
+    /// Randomized SVD with oversampling (Halko et al. Alg. 4.4 + 5.1, arranged so that the requested side comes from
+    /// the last pass): l = r + <paramref name="oversampling"/> columns, Ω an l-column Gaussian sketch of the side
+    /// <i>opposite</i> the basis (generated on the device from <paramref name="seed"/>), Z = orth(Gᵀ·Ω), then q power
+    /// iterations Z ← orth(Gᵀ·orth(G·Z)); finally Y = G·Z = Q·R (CholeskyQR2). Y is the projected matrix B = G·Z of
+    /// Alg. 5.1 after the final pass; the host takes the SVD of its l×l factor R = Ũ·Σ·Ṽᵀ (one-sided Jacobi, f64) and
+    /// the device forms P = Q·Ũ[:, :r]. span(P) therefore lies in range((G·Gᵀ)^(q+1)·Ω): half a power iteration
+    /// further than taking P from the span of the last orthonormalized sketch, for the same 2q + 2 passes over G. This
+    /// is the side torch.svd_lowrank gets for V on a tall matrix (its B = Qᵀ·G after the final pass); its U, the
+    /// basis of the sketch itself, is half an iteration behind. Cost 2mnl(2q + 2) flops.
     /// </summary>
     /// <param name="gradient">G, m×n f32.</param>
     /// <param name="side">Left: P (m×r). Right: Q (r×n).</param>
@@ -72,7 +76,8 @@ public static class Subspace
     /// <param name="oversampling">p ≥ 0 extra columns (Halko: 5–10; 8 here by convention); l is capped at min(m, n).</param>
     /// <param name="seed">Seed of Ω.</param>
     /// <param name="basis">Destination: the top-r singular vectors (columns of P or rows of Q).</param>
-    /// <param name="singularValues">Destination (host): the top-r singular values, descending; length ≥ r.</param>
+    /// <param name="singularValues">Destination (host): the top-r singular values of G·Z (estimates of G's from
+    /// below), descending; length ≥ r.</param>
     public static void RandomizedSvd(ReadOnlyDeviceTensorSpan<float> gradient, ProjectionSide side, int powerIterations,
         int oversampling, ulong seed, DeviceTensorSpan<float> basis, Span<float> singularValues)
     {
@@ -95,24 +100,22 @@ public static class Subspace
         using var lease = LowRankWorkspace.Rent(device, plan.Floats, "Subspace.RandomizedSvd");
         var ws = plan.Carve(lease);
 
-        GaussianSketch.Fill(device, ws.Z2.View, (long)g.Cols * l, seed);
-        SimtGemm.Multiply(device, g, ws.Z2, ws.Y, 1f, 0f, ws.Partial);
-        CholeskyQr.Orthonormalize(device, ws.Y, ws.Y2, ws.Q, ws.Qr);
+        // Ω sketches the rows of G' (the basis side), so the first product is Gᵀ·Ω and the last one G·Z.
+        GaussianSketch.Fill(device, ws.Y2.View, (long)g.Rows * l, seed);
+        SimtGemm.Multiply(device, g.T, ws.Y2, ws.Z, 1f, 0f, ws.Partial);
+        CholeskyQr.Orthonormalize(device, ws.Z, ws.Z2, ws.Z3, ws.Qr);
         for (int it = 0; it < powerIterations; it++)
         {
-            SimtGemm.Multiply(device, g.T, ws.Q, ws.Z, 1f, 0f, ws.Partial);
-            CholeskyQr.Orthonormalize(device, ws.Z, ws.Z2, ws.Z2, ws.Qr, singlePass: true);
-            SimtGemm.Multiply(device, g, ws.Z2, ws.Y, 1f, 0f, ws.Partial);
-            CholeskyQr.Orthonormalize(device, ws.Y, ws.Y2, ws.Q, ws.Qr);
+            SimtGemm.Multiply(device, g, ws.Z3, ws.Y, 1f, 0f, ws.Partial);
+            CholeskyQr.Orthonormalize(device, ws.Y, ws.Y2, ws.Y2, ws.Qr, singlePass: true);
+            SimtGemm.Multiply(device, g.T, ws.Y2, ws.Z, 1f, 0f, ws.Partial);
+            CholeskyQr.Orthonormalize(device, ws.Z, ws.Z2, ws.Z3, ws.Qr);
         }
-        SimtGemm.Multiply(device, g.T, ws.Q, ws.Z, 1f, 0f, ws.Partial);
-        var rw = CholeskyQr.Orthonormalize(device, ws.Z, ws.Z2, ws.Z3, ws.Qr);
+        SimtGemm.Multiply(device, g, ws.Z3, ws.Y, 1f, 0f, ws.Partial);
+        var ry = CholeskyQr.Orthonormalize(device, ws.Y, ws.Y2, ws.Q, ws.Qr);
 
-        // B = Qᵀ·G = R_Wᵀ·Q_Wᵀ: the SVD of the l×l matrix R_Wᵀ gives B's singular values and left vectors.
-        var rt = new double[l * l];
-        for (int i = 0; i < l; i++)
-            for (int j = 0; j < l; j++) rt[i * l + j] = rw[j * l + i];
-        var (u, sigma, _) = SmallDense.Svd(rt, l, l);
+        // B = G·Z = Q·R with Z orthonormal: the SVD of the l×l matrix R gives B's singular values and left vectors.
+        var (u, sigma, _) = SmallDense.Svd(ry, l, l);
         var ur = new float[l * r];
         for (int i = 0; i < l; i++)
             for (int j = 0; j < r; j++) ur[i * r + j] = (float)u[i * l + j];

@@ -38,8 +38,10 @@ public static class Optimizer8BitReference
     /// <param name="step">1-based step.</param>
     /// <param name="parameters">Parameters, updated in place.</param>
     /// <param name="stochasticRoundingSeed">As <see cref="OptimizerStepOptions.StochasticRoundingSeed"/>.</param>
+    /// <param name="gradientScale">Every gradient is multiplied by it in f32 first: <see cref="OptimizerStepOptions.GradientScale"/>
+    /// times the clipping scale (<see cref="PercentileClippingReference"/>), that product rounded to f32 once.</param>
     public static int Step<TParam, TGrad>(ReadOnlySpan<TGrad> gradients, Optimizer8BitStateSnapshot state,
-        OptimizerSettings settings, long step, Span<TParam> parameters, ulong? stochasticRoundingSeed = null)
+        OptimizerSettings settings, long step, Span<TParam> parameters, ulong? stochasticRoundingSeed = null, float gradientScale = 1f)
         where TParam : unmanaged where TGrad : unmanaged
     {
         ArgumentNullException.ThrowIfNull(state);
@@ -63,7 +65,7 @@ public static class Optimizer8BitReference
             for (int i = start; i < end; i++)
             {
                 float p = Widen(parameters[i]);
-                float g = Widen(gradients[i]);
+                float g = Widen(gradients[i]) * gradientScale;
                 float s1 = Dequantized(state, 0, i);
                 float s2 = states == 2 ? Dequantized(state, 1, i) : 0f;
                 if (Update(kind, h, ref p, g, ref s1, ref s2)) parameters[i] = Narrow<TParam>(p, stochasticRoundingSeed, step, i);

@@ -37,6 +37,7 @@ public sealed class Optimizer8BitState : IDisposable
     private readonly DeviceTensor<float>[] absmax;
     private readonly DeviceTensor<float>[] values;
     private readonly DeviceTensor<int> unusedCounter;
+    private readonly DeviceTensor<float> unitScale;
     private bool disposed;
 
     private Optimizer8BitState(ComputeDevice device, OptimizerKind kind, long length, int blockSize, bool quantized)
@@ -52,8 +53,10 @@ public sealed class Optimizer8BitState : IDisposable
         absmax = new DeviceTensor<float>[quantized ? n : 0];
         values = new DeviceTensor<float>[quantized ? 0 : n];
         unusedCounter = device.Allocate<int>(1);
+        unitScale = device.Allocate<float>(1);
         try
         {
+            unitScale.CopyFrom([1f]);
             for (int s = 0; s < codes.Length; s++)
             {
                 codes[s] = device.Allocate<byte>((nint)length);
@@ -200,6 +203,7 @@ public sealed class Optimizer8BitState : IDisposable
         foreach (var t in absmax) t?.Dispose();
         foreach (var t in values) t?.Dispose();
         unusedCounter?.Dispose();
+        unitScale?.Dispose();
     }
 
     /// <inheritdoc />
@@ -223,6 +227,8 @@ public sealed class Optimizer8BitState : IDisposable
     internal ArrayView<float> AbsmaxView(int s) => absmax[Math.Min(s, absmax.Length - 1)].Span.View.AsContiguous();
     /// <summary>The counter operand of a step that does not count skipped elements (never written).</summary>
     internal ArrayView<int> DummyCounter => unusedCounter.Span.View.AsContiguous();
+    /// <summary>The clipping-scale operand of a step without percentile clipping: one 1.0f.</summary>
+    internal ArrayView<float> UnitScale => unitScale.Span.View.AsContiguous();
     internal ArrayView<float> ValuesView(int s) => values[Math.Min(s, values.Length - 1)].Span.View.AsContiguous();
 
     private DeviceTensor<T> Quantized<T>(DeviceTensor<T>[] buffers, int state) where T : unmanaged

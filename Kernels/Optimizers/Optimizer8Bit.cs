@@ -37,6 +37,14 @@ public readonly struct OptimizerStepOptions
     /// runs before the step). For a shard of a parameter this is the whole parameter's object.
     /// </summary>
     public PercentileClipping? Clipping { get; init; }
+
+    /// <summary>
+    /// For a shard of a parameter (see <see cref="Optimizer8BitState.CreateShard"/>): the index of the shard's first
+    /// element in the whole parameter, so that stochastic rounding draws the whole parameter's random bits and the
+    /// shard's step is bit-identical to the whole's. Must equal the state's <see cref="Optimizer8BitState.ShardStart"/>.
+    /// Default 0 (a whole parameter).
+    /// </summary>
+    public long ElementOffset { get; init; }
 }
 
 /// <summary>
@@ -132,6 +140,11 @@ public static class Optimizer8Bit
             Require.SameDevice(device, clipping.Device, nameof(options.Clipping));
         }
 
+        if (options.ElementOffset != state.ShardStart)
+            throw new ArgumentException(
+                $"options.ElementOffset is {options.ElementOffset} but the state is the shard starting at element {state.ShardStart}.",
+                nameof(options));
+
         var k = StepScalars.From(settings, step, gradientScale);
         var p = parameters.View.AsContiguous();
         var g = gradients.View.AsContiguous();
@@ -147,6 +160,7 @@ public static class Optimizer8Bit
         launch.Stochastic = options.StochasticRoundingSeed.HasValue && typeof(TParam) != typeof(float) ? 1 : 0;
         launch.Seed = options.StochasticRoundingSeed ?? 0;
         launch.Step = step;
+        launch.ElementOffset = state.ShardStart;
         var skipped = count ? counter.View.AsContiguous() : state.DummyCounter;
         var clipScale = clipping is not null ? clipping.ScaleView : state.UnitScale;
 

@@ -283,7 +283,8 @@ internal static class Optimizer8BitKernels
         where TP : unmanaged where TPE : struct, IParameterElement<TP>
     {
         bool stochastic = launch.Stochastic != 0;
-        var r = stochastic ? StochasticBits.Chunk(launch.Seed, launch.Step, e) : default; // e is a multiple of 4
+        // e and the shard's offset are multiples of 4: one Philox block serves the chunk.
+        var r = stochastic ? StochasticBits.Chunk(launch.Seed, launch.Step, launch.ElementOffset + e) : default;
         if (vector)
         {
             Quad<TP> q;
@@ -304,7 +305,7 @@ internal static class Optimizer8BitKernels
         where TP : unmanaged where TPE : struct, IParameterElement<TP>
     {
         bool stochastic = launch.Stochastic != 0;
-        uint random = stochastic ? StochasticBits.Of(launch.Seed, launch.Step, index) : 0u;
+        uint random = stochastic ? StochasticBits.Of(launch.Seed, launch.Step, launch.ElementOffset + index) : 0u;
         return default(TPE).Round(p, stochastic, random);
     }
 }

@@ -40,8 +40,10 @@ public static class Optimizer8BitReference
     /// <param name="stochasticRoundingSeed">As <see cref="OptimizerStepOptions.StochasticRoundingSeed"/>.</param>
     /// <param name="gradientScale">Every gradient is multiplied by it in f32 first: <see cref="OptimizerStepOptions.GradientScale"/>
     /// times the clipping scale (<see cref="PercentileClippingReference"/>), that product rounded to f32 once.</param>
+    /// <param name="elementOffset">Index of element 0 in the whole parameter (a shard's start), as <see cref="OptimizerStepOptions.ElementOffset"/>.</param>
     public static int Step<TParam, TGrad>(ReadOnlySpan<TGrad> gradients, Optimizer8BitStateSnapshot state,
-        OptimizerSettings settings, long step, Span<TParam> parameters, ulong? stochasticRoundingSeed = null, float gradientScale = 1f)
+        OptimizerSettings settings, long step, Span<TParam> parameters, ulong? stochasticRoundingSeed = null, float gradientScale = 1f,
+        long elementOffset = 0)
         where TParam : unmanaged where TGrad : unmanaged
     {
         ArgumentNullException.ThrowIfNull(state);
@@ -68,7 +70,7 @@ public static class Optimizer8BitReference
                 float g = Widen(gradients[i]) * gradientScale;
                 float s1 = Dequantized(state, 0, i);
                 float s2 = states == 2 ? Dequantized(state, 1, i) : 0f;
-                if (Update(kind, h, ref p, g, ref s1, ref s2)) parameters[i] = Narrow<TParam>(p, stochasticRoundingSeed, step, i);
+                if (Update(kind, h, ref p, g, ref s1, ref s2)) parameters[i] = Narrow<TParam>(p, stochasticRoundingSeed, step, elementOffset + i);
                 else skipped++; // parameter storage untouched, states keep their dequantized values
                 staged[0][i - start] = s1;
                 if (states == 2) staged[1][i - start] = s2;

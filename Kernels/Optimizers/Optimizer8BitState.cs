@@ -103,12 +103,68 @@ public sealed class Optimizer8BitState : IDisposable
         return state;
     }
 
+    /// <summary>
+    /// Zero states for the shard [<paramref name="start"/>, <paramref name="start"/> + <paramref name="length"/>) of a
+    /// parameter of <paramref name="wholeLength"/> elements split across ranks (ZeRO 1/2). The shard must start on a
+    /// block boundary and, unless it is the last, end on one, so its blocks are the whole parameter's blocks; whether it
+    /// is 8-bit is decided by <paramref name="wholeLength"/> (every shard of a parameter keeps the same kind of state).
+    /// Stepping each shard with <see cref="OptimizerStepOptions.ElementOffset"/> = <paramref name="start"/> (and, for
+    /// percentile clipping, the whole parameter's <see cref="PercentileClipping"/>) gives exactly the bits of the
+    /// unsharded step: codes, scales and parameters.
+    /// </summary>
+    public static Optimizer8BitState CreateShard(ComputeDevice device, OptimizerKind kind, long wholeLength, long start, long length,
+        int blockSize = DefaultBlockSize, long minQuantizedLength = DefaultMinQuantizedLength)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        OptimizerKinds.RequireDefined(kind, nameof(kind));
+        RequireBlockSize(blockSize, nameof(blockSize));
+        RequireShard(wholeLength, start, length, blockSize);
+        if (minQuantizedLength < 0)
+            throw new ArgumentOutOfRangeException(nameof(minQuantizedLength), minQuantizedLength, "The threshold must be ≥ 0.");
+        var state = new Optimizer8BitState(device, kind, length, blockSize, wholeLength >= minQuantizedLength) { ShardStart = start };
+        try
+        {
+            for (int s = 0; s < state.codes.Length; s++)
+            {
+                state.codes[s].Span.Clear();
+                state.absmax[s].Span.Clear();
+            }
+            foreach (var v in state.values) v.Span.Clear();
+        }
+        catch
+        {
+            state.Dispose();
+            throw;
+        }
+        return state;
+    }
+
+    /// <summary>Validates a shard of a parameter: block-aligned start, block-aligned end unless it ends the parameter.</summary>
+    internal static void RequireShard(long wholeLength, long start, long length, int blockSize)
+    {
+        if (wholeLength < 1) throw new ArgumentOutOfRangeException(nameof(wholeLength), wholeLength, "A parameter has at least one element.");
+        if (start < 0 || start >= wholeLength || start % blockSize != 0)
+            throw new ArgumentOutOfRangeException(nameof(start), start,
+                $"A shard starts inside the parameter of {wholeLength} elements, on a multiple of the block size {blockSize}.");
+        if (length < 1 || length > wholeLength - start || (start + length != wholeLength && length % blockSize != 0))
+            throw new ArgumentOutOfRangeException(nameof(length), length,
+                $"A shard at {start} of a parameter of {wholeLength} elements ends on a multiple of the block size {blockSize} or at the end.");
+    }
+
+    /// <summary>Index of element 0 in the whole parameter: 0, or the start of a shard made by <see cref="CreateShard"/>.</summary>
+    public long ShardStart { get; private init; }
+
     /// <summary>Uploads a validated snapshot (e.g. from a checkpoint) to <paramref name="device"/>; the round trip with <see cref="Export"/> is exact.</summary>
-    public static Optimizer8BitState Import(ComputeDevice device, Optimizer8BitStateSnapshot snapshot)
+    /// <param name="device">The target device.</param>
+    /// <param name="snapshot">The states (for a shard, e.g. <see cref="Optimizer8BitStateSnapshot.Slice"/> of the whole's).</param>
+    /// <param name="shardStart">For a shard: its first element's index in the whole parameter (a multiple of the block size); else 0.</param>
+    public static Optimizer8BitState Import(ComputeDevice device, Optimizer8BitStateSnapshot snapshot, long shardStart = 0)
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(snapshot);
-        var state = new Optimizer8BitState(device, snapshot.Kind, snapshot.Length, snapshot.BlockSize, snapshot.IsQuantized);
+        if (shardStart < 0 || shardStart % snapshot.BlockSize != 0)
+            throw new ArgumentOutOfRangeException(nameof(shardStart), shardStart, $"A shard starts on a multiple of the block size {snapshot.BlockSize}.");
+        var state = new Optimizer8BitState(device, snapshot.Kind, snapshot.Length, snapshot.BlockSize, snapshot.IsQuantized) { ShardStart = shardStart };
         try
         {
             for (int s = 0; s < state.codes.Length; s++)

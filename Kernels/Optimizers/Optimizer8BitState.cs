@@ -84,23 +84,7 @@ public sealed class Optimizer8BitState : IDisposable
         RequireBlockSize(blockSize, nameof(blockSize));
         if (minQuantizedLength < 0)
             throw new ArgumentOutOfRangeException(nameof(minQuantizedLength), minQuantizedLength, "The threshold must be ≥ 0.");
-        var state = new Optimizer8BitState(device, kind, length, blockSize, length >= minQuantizedLength);
-        try
-        {
-            for (int s = 0; s < state.codes.Length; s++)
-            {
-                // Scale 0 makes every code dequantize to ±0, so zero bytes are a zero state (as in bitsandbytes).
-                state.codes[s].Span.Clear();
-                state.absmax[s].Span.Clear();
-            }
-            foreach (var v in state.values) v.Span.Clear();
-        }
-        catch
-        {
-            state.Dispose();
-            throw;
-        }
-        return state;
+        return Zeroed(new Optimizer8BitState(device, kind, length, blockSize, length >= minQuantizedLength));
     }
 
     /// <summary>
@@ -121,11 +105,17 @@ public sealed class Optimizer8BitState : IDisposable
         RequireShard(wholeLength, start, length, blockSize);
         if (minQuantizedLength < 0)
             throw new ArgumentOutOfRangeException(nameof(minQuantizedLength), minQuantizedLength, "The threshold must be ≥ 0.");
-        var state = new Optimizer8BitState(device, kind, length, blockSize, wholeLength >= minQuantizedLength) { ShardStart = start };
+        return Zeroed(new Optimizer8BitState(device, kind, length, blockSize, wholeLength >= minQuantizedLength) { ShardStart = start });
+    }
+
+    /// <summary>Clears a new state's buffers (disposing it on failure) and returns it.</summary>
+    private static Optimizer8BitState Zeroed(Optimizer8BitState state)
+    {
         try
         {
             for (int s = 0; s < state.codes.Length; s++)
             {
+                // Scale 0 makes every code dequantize to ±0, so zero bytes are a zero state (as in bitsandbytes).
                 state.codes[s].Span.Clear();
                 state.absmax[s].Span.Clear();
             }

@@ -1,8 +1,8 @@
 namespace Kernels.Optimizers;
 
 /// <summary>
-/// One element's step on dequantized (or f32) states: the rule, then the skip policy. Shared verbatim by the kernels
-/// and the CPU reference, so both make the same decision for every element.
+/// One element's step on dequantized (or f32) states: the rule, then the skip policy, for every step kernel. The CPU
+/// reference (<see cref="Optimizer8BitReference"/>) writes the same policy out on its own, so a bug here fails its tests.
 /// </summary>
 internal static class ElementStep
 {

@@ -24,6 +24,27 @@ public readonly struct OptimizerStepOptions
     /// non-finite policy is ADDED to it (atomically, on the device; clear it yourself). Default: not counted.
     /// </summary>
     public DeviceTensorSpan<int> SkippedCount { get; init; }
+
+    /// <summary>
+    /// bitsandbytes' <c>gnorm_scale</c>: every gradient is multiplied by it (in f32, before weight decay). Default 1.
+    /// Finite and ≥ 0.
+    /// </summary>
+    public float? GradientScale { get; init; }
+
+    /// <summary>
+    /// bitsandbytes' <c>percentile_clipping</c>: when set, the gradients are also multiplied by the clipping scale this
+    /// object holds on the device (set by its last <see cref="PercentileClipping.Observe{TGrad}"/>, which the caller
+    /// runs before the step). For a shard of a parameter this is the whole parameter's object.
+    /// </summary>
+    public PercentileClipping? Clipping { get; init; }
+
+    /// <summary>
+    /// For a shard of a parameter (see <see cref="Optimizer8BitState.CreateShard"/>): the index of the shard's first
+    /// element in the whole parameter, so that stochastic rounding draws the whole parameter's random bits and the
+    /// shard's step is bit-identical to the whole's. Must equal the state's <see cref="Optimizer8BitState.ShardStart"/>.
+    /// Default 0 (a whole parameter).
+    /// </summary>
+    public long ElementOffset { get; init; }
 }
 
 /// <summary>
@@ -109,7 +130,22 @@ public static class Optimizer8Bit
         Require.Disjoint(fp, fg);
         Require.Disjoint(Footprint.Of(counter, nameof(options.SkippedCount)), fp, fg);
 
-        var k = StepScalars.From(settings, step);
+        float gradientScale = options.GradientScale ?? 1f;
+        if (!float.IsFinite(gradientScale) || gradientScale < 0)
+            throw new ArgumentOutOfRangeException(nameof(options.GradientScale), gradientScale, "GradientScale must be finite and ≥ 0.");
+        var clipping = options.Clipping;
+        if (clipping is not null)
+        {
+            clipping.ThrowIfDisposed();
+            Require.SameDevice(device, clipping.Device, nameof(options.Clipping));
+        }
+
+        if (options.ElementOffset != state.ShardStart)
+            throw new ArgumentException(
+                $"options.ElementOffset is {options.ElementOffset} but the state is the shard starting at element {state.ShardStart}.",
+                nameof(options));
+
+        var k = StepScalars.From(settings, step, gradientScale);
         var p = parameters.View.AsContiguous();
         var g = gradients.View.AsContiguous();
         // The CPU accelerator runs one OS thread per group thread and its barriers get costly with many: at most 32.
@@ -124,7 +160,9 @@ public static class Optimizer8Bit
         launch.Stochastic = options.StochasticRoundingSeed.HasValue && typeof(TParam) != typeof(float) ? 1 : 0;
         launch.Seed = options.StochasticRoundingSeed ?? 0;
         launch.Step = step;
+        launch.ElementOffset = state.ShardStart;
         var skipped = count ? counter.View.AsContiguous() : state.DummyCounter;
+        var clipScale = clipping is not null ? clipping.ScaleView : state.UnitScale;
 
         var types = KernelTypes<TParam, TGrad>(state.Kind);
         if (state.IsQuantized)
@@ -135,20 +173,20 @@ public static class Optimizer8Bit
                 acc.LoadCatalogKernel(Method(nameof(Optimizer8BitKernels.QuantizedStep), types)
                     .CreateDelegate<Action<ArrayView<TParam>, ArrayView<TGrad>, ArrayView<byte>, ArrayView<float>,
                         ArrayView<byte>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                        ArrayView<float>, ArrayView<int>, StepScalars, StepLaunch>>()));
+                        ArrayView<float>, ArrayView<int>, ArrayView<float>, StepScalars, StepLaunch>>()));
             int groups = device.GroupsFor(launch.TileCount * groupSize, groupSize);
             var config = new KernelConfig(groups, groupSize, SharedMemoryConfig.RequestDynamic<int>(launch.SharedInts(state.StateCount)));
             kernel(device.Stream, config, p, g, state.CodesView(0), state.AbsmaxView(0), state.CodesView(1), state.AbsmaxView(1),
-                book1.Values, book1.SearchMidpoints, book2.Values, book2.SearchMidpoints, skipped, k, launch);
+                book1.Values, book1.SearchMidpoints, book2.Values, book2.SearchMidpoints, skipped, clipScale, k, launch);
         }
         else
         {
             var kernel = device.GetKernel(("optim8.f32", types.Key), acc =>
                 acc.LoadCatalogKernel(Method(nameof(Optimizer8BitKernels.F32Step), types)
                     .CreateDelegate<Action<ArrayView<TParam>, ArrayView<TGrad>, ArrayView<float>, ArrayView<float>,
-                        ArrayView<int>, StepScalars, StepLaunch>>()));
+                        ArrayView<int>, ArrayView<float>, StepScalars, StepLaunch>>()));
             int groups = device.GroupsFor(state.Length, groupSize);
-            kernel(device.Stream, new KernelConfig(groups, groupSize), p, g, state.ValuesView(0), state.ValuesView(1), skipped, k, launch);
+            kernel(device.Stream, new KernelConfig(groups, groupSize), p, g, state.ValuesView(0), state.ValuesView(1), skipped, clipScale, k, launch);
         }
     }
 

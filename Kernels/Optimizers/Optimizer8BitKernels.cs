@@ -22,12 +22,14 @@ internal static class Optimizer8BitKernels
         ArrayView<TP> parameters, ArrayView<TG> gradients,
         ArrayView<byte> codes1, ArrayView<float> absmax1, ArrayView<byte> codes2, ArrayView<float> absmax2,
         ArrayView<float> values1, ArrayView<float> search1, ArrayView<float> values2, ArrayView<float> search2,
-        ArrayView<int> skipped, StepScalars k, StepLaunch launch)
+        ArrayView<int> skipped, ArrayView<float> clipScale, StepScalars k, StepLaunch launch)
         where TP : unmanaged where TPE : struct, IParameterElement<TP>
         where TG : unmanaged where TGE : struct, IElementConverter<TG>
         where TRule : struct, IUpdateRule
     {
         int states = default(TRule).StateCount;
+        // bitsandbytes' gnorm_scale times the percentile-clipping scale (1 without clipping), read once on the device.
+        float gradientScale = k.GradientScale * clipScale[0];
         int tid = Group.IdxX;
         int groupSize = Group.DimX;
         int lanes = launch.LanesPerBlock;
@@ -92,16 +94,16 @@ internal static class Optimizer8BitKernels
                     uint w1 = LoadCodes(codes1, e, n, whole);
                     uint w2 = states == 2 ? LoadCodes(codes2, e, n, whole) : 0u;
 
-                    skippedHere += Element<TRule>(ref p.X, g.X, w1, w2, scale1, scale2, sharedValues1, sharedValues2, k,
+                    skippedHere += Element<TRule>(ref p.X, g.X * gradientScale, w1, w2, scale1, scale2, sharedValues1, sharedValues2, k,
                         states, stage, local, launch.TileElements, ref max);
                     if (e + 1 < n)
-                        skippedHere += Element<TRule>(ref p.Y, g.Y, w1 >> 8, w2 >> 8, scale1, scale2, sharedValues1, sharedValues2, k,
+                        skippedHere += Element<TRule>(ref p.Y, g.Y * gradientScale, w1 >> 8, w2 >> 8, scale1, scale2, sharedValues1, sharedValues2, k,
                             states, stage, local + 1, launch.TileElements, ref max);
                     if (e + 2 < n)
-                        skippedHere += Element<TRule>(ref p.Z, g.Z, w1 >> 16, w2 >> 16, scale1, scale2, sharedValues1, sharedValues2, k,
+                        skippedHere += Element<TRule>(ref p.Z, g.Z * gradientScale, w1 >> 16, w2 >> 16, scale1, scale2, sharedValues1, sharedValues2, k,
                             states, stage, local + 2, launch.TileElements, ref max);
                     if (e + 3 < n)
-                        skippedHere += Element<TRule>(ref p.W, g.W, w1 >> 24, w2 >> 24, scale1, scale2, sharedValues1, sharedValues2, k,
+                        skippedHere += Element<TRule>(ref p.W, g.W * gradientScale, w1 >> 24, w2 >> 24, scale1, scale2, sharedValues1, sharedValues2, k,
                             states, stage, local + 3, launch.TileElements, ref max);
 
                     StoreParameters<TP, TPE>(parameters, e, n, vector, p, launch);
@@ -157,18 +159,19 @@ internal static class Optimizer8BitKernels
     /// <summary>The f32-state step (small tensors): grid-stride, one element per thread iteration, same rule and policy.</summary>
     internal static void F32Step<TP, TPE, TG, TGE, TRule>(
         ArrayView<TP> parameters, ArrayView<TG> gradients, ArrayView<float> state1, ArrayView<float> state2,
-        ArrayView<int> skipped, StepScalars k, StepLaunch launch)
+        ArrayView<int> skipped, ArrayView<float> clipScale, StepScalars k, StepLaunch launch)
         where TP : unmanaged where TPE : struct, IParameterElement<TP>
         where TG : unmanaged where TGE : struct, IElementConverter<TG>
         where TRule : struct, IUpdateRule
     {
         int states = default(TRule).StateCount;
+        float gradientScale = k.GradientScale * clipScale[0];
         int skippedHere = 0;
         long stride = (long)Grid.DimX * Group.DimX;
         for (long i = (long)Grid.IdxX * Group.DimX + Group.IdxX; i < launch.Length; i += stride)
         {
             float p = default(TPE).ToFloat(parameters[i]);
-            float g = default(TGE).ToFloat(gradients[i]);
+            float g = default(TGE).ToFloat(gradients[i]) * gradientScale;
             float s1 = state1[i];
             float s2 = states == 2 ? state2[i] : 0f;
             if (ElementStep.Run<TRule>(ref p, g, ref s1, ref s2, k))
@@ -280,7 +283,8 @@ internal static class Optimizer8BitKernels
         where TP : unmanaged where TPE : struct, IParameterElement<TP>
     {
         bool stochastic = launch.Stochastic != 0;
-        var r = stochastic ? StochasticBits.Chunk(launch.Seed, launch.Step, e) : default; // e is a multiple of 4
+        // e and the shard's offset are multiples of 4: one Philox block serves the chunk.
+        var r = stochastic ? StochasticBits.Chunk(launch.Seed, launch.Step, launch.ElementOffset + e) : default;
         if (vector)
         {
             Quad<TP> q;
@@ -301,7 +305,7 @@ internal static class Optimizer8BitKernels
         where TP : unmanaged where TPE : struct, IParameterElement<TP>
     {
         bool stochastic = launch.Stochastic != 0;
-        uint random = stochastic ? StochasticBits.Of(launch.Seed, launch.Step, index) : 0u;
+        uint random = stochastic ? StochasticBits.Of(launch.Seed, launch.Step, launch.ElementOffset + index) : 0u;
         return default(TPE).Round(p, stochastic, random);
     }
 }

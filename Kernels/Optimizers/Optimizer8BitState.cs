@@ -37,6 +37,7 @@ public sealed class Optimizer8BitState : IDisposable
     private readonly DeviceTensor<float>[] absmax;
     private readonly DeviceTensor<float>[] values;
     private readonly DeviceTensor<int> unusedCounter;
+    private readonly DeviceTensor<float> unitScale;
     private bool disposed;
 
     private Optimizer8BitState(ComputeDevice device, OptimizerKind kind, long length, int blockSize, bool quantized)
@@ -52,8 +53,10 @@ public sealed class Optimizer8BitState : IDisposable
         absmax = new DeviceTensor<float>[quantized ? n : 0];
         values = new DeviceTensor<float>[quantized ? 0 : n];
         unusedCounter = device.Allocate<int>(1);
+        unitScale = device.Allocate<float>(1);
         try
         {
+            unitScale.CopyFrom([1f]);
             for (int s = 0; s < codes.Length; s++)
             {
                 codes[s] = device.Allocate<byte>((nint)length);
@@ -81,7 +84,33 @@ public sealed class Optimizer8BitState : IDisposable
         RequireBlockSize(blockSize, nameof(blockSize));
         if (minQuantizedLength < 0)
             throw new ArgumentOutOfRangeException(nameof(minQuantizedLength), minQuantizedLength, "The threshold must be ≥ 0.");
-        var state = new Optimizer8BitState(device, kind, length, blockSize, length >= minQuantizedLength);
+        return Zeroed(new Optimizer8BitState(device, kind, length, blockSize, length >= minQuantizedLength));
+    }
+
+    /// <summary>
+    /// Zero states for the shard [<paramref name="start"/>, <paramref name="start"/> + <paramref name="length"/>) of a
+    /// parameter of <paramref name="wholeLength"/> elements split across ranks (ZeRO 1/2). The shard must start on a
+    /// block boundary and, unless it is the last, end on one, so its blocks are the whole parameter's blocks; whether it
+    /// is 8-bit is decided by <paramref name="wholeLength"/> (every shard of a parameter keeps the same kind of state).
+    /// Stepping each shard with <see cref="OptimizerStepOptions.ElementOffset"/> = <paramref name="start"/> (and, for
+    /// percentile clipping, the whole parameter's <see cref="PercentileClipping"/>) gives exactly the bits of the
+    /// unsharded step: codes, scales and parameters.
+    /// </summary>
+    public static Optimizer8BitState CreateShard(ComputeDevice device, OptimizerKind kind, long wholeLength, long start, long length,
+        int blockSize = DefaultBlockSize, long minQuantizedLength = DefaultMinQuantizedLength)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        OptimizerKinds.RequireDefined(kind, nameof(kind));
+        RequireBlockSize(blockSize, nameof(blockSize));
+        RequireShard(wholeLength, start, length, blockSize);
+        if (minQuantizedLength < 0)
+            throw new ArgumentOutOfRangeException(nameof(minQuantizedLength), minQuantizedLength, "The threshold must be ≥ 0.");
+        return Zeroed(new Optimizer8BitState(device, kind, length, blockSize, wholeLength >= minQuantizedLength) { ShardStart = start });
+    }
+
+    /// <summary>Clears a new state's buffers (disposing it on failure) and returns it.</summary>
+    private static Optimizer8BitState Zeroed(Optimizer8BitState state)
+    {
         try
         {
             for (int s = 0; s < state.codes.Length; s++)
@@ -100,12 +129,32 @@ public sealed class Optimizer8BitState : IDisposable
         return state;
     }
 
+    /// <summary>Validates a shard of a parameter: block-aligned start, block-aligned end unless it ends the parameter.</summary>
+    internal static void RequireShard(long wholeLength, long start, long length, int blockSize)
+    {
+        if (wholeLength < 1) throw new ArgumentOutOfRangeException(nameof(wholeLength), wholeLength, "A parameter has at least one element.");
+        if (start < 0 || start >= wholeLength || start % blockSize != 0)
+            throw new ArgumentOutOfRangeException(nameof(start), start,
+                $"A shard starts inside the parameter of {wholeLength} elements, on a multiple of the block size {blockSize}.");
+        if (length < 1 || length > wholeLength - start || (start + length != wholeLength && length % blockSize != 0))
+            throw new ArgumentOutOfRangeException(nameof(length), length,
+                $"A shard at {start} of a parameter of {wholeLength} elements ends on a multiple of the block size {blockSize} or at the end.");
+    }
+
+    /// <summary>Index of element 0 in the whole parameter: 0, or the start of a shard made by <see cref="CreateShard"/>.</summary>
+    public long ShardStart { get; private init; }
+
     /// <summary>Uploads a validated snapshot (e.g. from a checkpoint) to <paramref name="device"/>; the round trip with <see cref="Export"/> is exact.</summary>
-    public static Optimizer8BitState Import(ComputeDevice device, Optimizer8BitStateSnapshot snapshot)
+    /// <param name="device">The target device.</param>
+    /// <param name="snapshot">The states (for a shard, e.g. <see cref="Optimizer8BitStateSnapshot.Slice"/> of the whole's).</param>
+    /// <param name="shardStart">For a shard: its first element's index in the whole parameter (a multiple of the block size); else 0.</param>
+    public static Optimizer8BitState Import(ComputeDevice device, Optimizer8BitStateSnapshot snapshot, long shardStart = 0)
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(snapshot);
-        var state = new Optimizer8BitState(device, snapshot.Kind, snapshot.Length, snapshot.BlockSize, snapshot.IsQuantized);
+        if (shardStart < 0 || shardStart % snapshot.BlockSize != 0)
+            throw new ArgumentOutOfRangeException(nameof(shardStart), shardStart, $"A shard starts on a multiple of the block size {snapshot.BlockSize}.");
+        var state = new Optimizer8BitState(device, snapshot.Kind, snapshot.Length, snapshot.BlockSize, snapshot.IsQuantized) { ShardStart = shardStart };
         try
         {
             for (int s = 0; s < state.codes.Length; s++)
@@ -200,6 +249,7 @@ public sealed class Optimizer8BitState : IDisposable
         foreach (var t in absmax) t?.Dispose();
         foreach (var t in values) t?.Dispose();
         unusedCounter?.Dispose();
+        unitScale?.Dispose();
     }
 
     /// <inheritdoc />
@@ -223,6 +273,8 @@ public sealed class Optimizer8BitState : IDisposable
     internal ArrayView<float> AbsmaxView(int s) => absmax[Math.Min(s, absmax.Length - 1)].Span.View.AsContiguous();
     /// <summary>The counter operand of a step that does not count skipped elements (never written).</summary>
     internal ArrayView<int> DummyCounter => unusedCounter.Span.View.AsContiguous();
+    /// <summary>The clipping-scale operand of a step without percentile clipping: one 1.0f.</summary>
+    internal ArrayView<float> UnitScale => unitScale.Span.View.AsContiguous();
     internal ArrayView<float> ValuesView(int s) => values[Math.Min(s, values.Length - 1)].Span.View.AsContiguous();
 
     private DeviceTensor<T> Quantized<T>(DeviceTensor<T>[] buffers, int state) where T : unmanaged

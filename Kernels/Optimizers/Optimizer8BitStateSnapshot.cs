@@ -105,6 +105,21 @@ public sealed class Optimizer8BitStateSnapshot
         return book.Values[Codes![state][index]] * Absmax![state][index / BlockSize];
     }
 
+    /// <summary>
+    /// The states of elements [<paramref name="start"/>, <paramref name="start"/> + <paramref name="length"/>) as a
+    /// snapshot of their own (a copy): the shard's codes and its blocks' scales, or its f32 values. The range must be a
+    /// shard (<see cref="Optimizer8BitState.CreateShard"/>): block-aligned start, block-aligned end unless it ends here.
+    /// </summary>
+    public Optimizer8BitStateSnapshot Slice(int start, int length)
+    {
+        Optimizer8BitState.RequireShard(Length, start, length, BlockSize);
+        int firstBlock = start / BlockSize, blocks = (length + BlockSize - 1) / BlockSize;
+        return new(Kind, length, BlockSize,
+            Codes?.Select(c => c.AsSpan(start, length).ToArray()).ToArray(),
+            Absmax?.Select(a => a.AsSpan(firstBlock, blocks).ToArray()).ToArray(),
+            Values?.Select(v => v.AsSpan(start, length).ToArray()).ToArray());
+    }
+
     /// <summary>A deep copy.</summary>
     public Optimizer8BitStateSnapshot Clone() => new(Kind, Length, BlockSize,
         Codes?.Select(a => (byte[])a.Clone()).ToArray(), Absmax?.Select(a => (float[])a.Clone()).ToArray(),

@@ -32,6 +32,8 @@ internal struct StepLaunch
     public int Stochastic;
     public ulong Seed;
     public long Step;
+    /// <summary>Index of element 0 in the whole parameter (a shard's start; 0 for a whole parameter): keys stochastic rounding.</summary>
+    public long ElementOffset;
 
     public const int SlotsPerBlock = 2;
 

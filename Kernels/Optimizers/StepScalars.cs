@@ -18,10 +18,12 @@ internal struct StepScalars
     public float StepSize;
     /// <summary>Adam's √(1 − β2^t).</summary>
     public float BiasCorrection2Sqrt;
+    /// <summary>bitsandbytes' gnorm_scale: multiplies every gradient (before weight decay); the clipping scale multiplies it on the device.</summary>
+    public float GradientScale;
     /// <summary>1 on the first step (SGD momentum starts its buffer at g), else 0.</summary>
     public int FirstStep;
 
-    public static StepScalars From(in OptimizerSettings s, long step)
+    public static StepScalars From(in OptimizerSettings s, long step, float gradientScale = 1f)
     {
         double bc1 = 1.0 - Math.Pow(s.Beta1, step);
         double bc2 = 1.0 - Math.Pow(s.Beta2, step);
@@ -39,6 +41,7 @@ internal struct StepScalars
             StepSize = bc1 > 0 ? (float)(s.LearningRate / bc1) : 0f,
             BiasCorrection2Sqrt = bc2 > 0 ? (float)Math.Sqrt(bc2) : 1f,
             FirstStep = step == 1 ? 1 : 0,
+            GradientScale = gradientScale,
         };
     }
 }

@@ -16,9 +16,9 @@ internal struct ElementUpdate
 }
 
 /// <summary>
-/// One optimizer's per-element math in f32, shared by the kernels and the CPU references (the kernels are generic over
-/// the rule struct, so ILGPU specializes it away; the host runs the same operations in the same order, which is why
-/// the CPU-accelerator kernel and the quantized reference agree bit for bit).
+/// One optimizer's per-element math in f32 for the kernels (generic over the rule struct, so ILGPU specializes it
+/// away). <see cref="Optimizer8BitReference"/> writes each update out independently from its definition in the same
+/// f32 operation order, which is why the CPU-accelerator kernel and the reference agree bit for bit.
 /// </summary>
 internal interface IUpdateRule
 {

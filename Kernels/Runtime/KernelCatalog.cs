@@ -180,6 +180,12 @@ public static class KernelCatalog
                         256, 0, ElementwiseTarget, SassClaims.None));
                 }
         }
+        // Percentile clipping: the block partials of ‖g‖² per gradient type, and the one-group finish.
+        foreach (var grad in new[] { typeof(float), typeof(DeviceHalf), typeof(BFloat16) })
+            list.Add(Entry("Optimizers", typeof(GradientNormKernels), nameof(GradientNormKernels.SquaredNormPartials),
+                [grad, grad == typeof(float) ? typeof(F32) : ConverterOf(grad)], Elementwise, 0, ElementwiseTarget, SassClaims.None));
+        list.Add(Entry("Optimizers", typeof(GradientNormKernels), nameof(GradientNormKernels.Finish), [],
+            GradientNormKernels.FinishGroupSize, 0, 1, SassClaims.None));
     }
 
     private static void DenseFamily(List<KernelEntry> list)

@@ -160,7 +160,13 @@ public class ClippingTests
         using var shortPartials = device.Allocate<float>(3);
         Assert.Throws<ArgumentException>(() => clip.ObservePartials(shortPartials.ReadOnlySpan, 1));
         Assert.Throws<ArgumentOutOfRangeException>(() => clip.Observe(g.ReadOnlySpan, 0));
+        // One element short: the same number of 256-blocks, so only the length check can catch it.
+        using var shortGradients = device.Upload<float>(Enumerable.Repeat(1f, n - 1).ToArray(), n - 1);
+        Assert.Equal("gradients", Assert.Throws<ArgumentException>(() => clip.Observe(shortGradients.ReadOnlySpan, 1)).ParamName);
         Assert.All(clip.History(), h => Assert.Equal(0f, h));
+        using var both = device.Allocate<float>(n);
+        Assert.Equal("partials", Assert.Throws<ArgumentException>(() =>
+            PercentileClipping.SquaredNormPartials<float>(both.ReadOnlySpan, 256, both.Span.Slice(0..17))).ParamName);
         using var state = Optimizer8BitState.Create(device, OptimizerKind.Adam, n);
         var settings = OptimizerProblem.Settings(OptimizerKind.Adam);
         foreach (var bad in new[] { float.NaN, -1f, float.PositiveInfinity })

@@ -109,6 +109,9 @@ public sealed class PercentileClipping : IDisposable
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         RequireStep(step);
+        if (gradients.IsEmptyView) throw new ArgumentException("gradients is an empty (default) view.", nameof(gradients));
+        Require.SameDevice(Device, gradients.Device, nameof(gradients));
+        Require.Length(gradients.FlattenedLength, Length, nameof(gradients), $"the {Length} elements this clipping state was created for");
         SquaredNormPartials(gradients, BlockSize, partials.Span);
         Finish(partials.ReadOnlySpan, step);
     }
@@ -152,6 +155,7 @@ public sealed class PercentileClipping : IDisposable
         long length = gradients.FlattenedLength;
         long blocks = (length + blockSize - 1) / blockSize;
         Require.Length(partials.FlattenedLength, blocks, nameof(partials), $"⌈{length} / {blockSize}⌉ blocks");
+        Require.Disjoint(Footprint.Of(partials, nameof(partials)), Footprint.Of(gradients, nameof(gradients)));
         var element = Optimizer8Bit.GradientElement(typeof(TGrad));
         var kernel = device.GetKernel(("optim8.norm-partials", typeof(TGrad)), acc =>
             acc.LoadCatalogKernel(typeof(GradientNormKernels)

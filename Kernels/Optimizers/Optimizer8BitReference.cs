@@ -12,7 +12,7 @@ namespace Kernels.Optimizers;
 /// scale, code search or parameter rounding). Per block of the state: dequantize each state as code value · block
 /// scale; run the optimizer's update (<see cref="OptimizerKind"/>) in f32; skip an element whose update is not finite;
 /// the new block scale is the block's largest magnitude (divided by |signed code 0| when that extreme is negative on
-/// the signed map); requantize to the nearest code by distance. What it shares with the kernels are fixed facts: the
+/// the signed map); requantize to the nearest code (by f32 midpoints, as bitsandbytes). What it shares with the kernels are fixed facts: the
 /// code-book tables (checked elsewhere by their SHA-256) and the Philox generator (checked against its published
 /// answers) that stochastic rounding draws from.
 /// </summary>
@@ -194,24 +194,18 @@ public static class Optimizer8BitReference
     }
 
     /// <summary>
-    /// The code whose value is nearest to <paramref name="x"/>, by a scan of all 256 codes; at an exact tie the lower
-    /// code (the maps ascend with the code, so this is the lower value). Distances are taken in double: the difference
-    /// of two floats of nearby magnitude is exact there, so a tie is a true tie.
+    /// The nearest code to <paramref name="x"/> as bitsandbytes decides it: the number of f32 midpoints
+    /// <c>(values[c] + values[c + 1]) · 0.5f</c> strictly less than x, by a scan of all 255 (the maps ascend with the
+    /// code). The midpoint is rounded to f32 as bitsandbytes' <c>quantize_2D</c> and <c>torch.bucketize</c> compute it,
+    /// so a state within half an ulp of a true midpoint goes where theirs goes, not where an exact distance would send
+    /// it; exactly on a midpoint it takes the lower code.
     /// </summary>
     private static byte Nearest(ReadOnlySpan<float> values, float x)
     {
-        int best = 0;
-        double bestDistance = double.PositiveInfinity;
-        for (int c = 0; c < values.Length; c++)
-        {
-            double d = Math.Abs((double)x - values[c]);
-            if (d < bestDistance)
-            {
-                bestDistance = d;
-                best = c;
-            }
-        }
-        return (byte)best;
+        int below = 0;
+        for (int c = 0; c + 1 < values.Length; c++)
+            if ((values[c] + values[c + 1]) * 0.5f < x) below++;
+        return (byte)below;
     }
 
     private static float Widen<T>(T value) where T : unmanaged
